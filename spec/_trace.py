@@ -1,0 +1,87 @@
+"""The unit of every trace: one hook call, as the spec expects it and as a recorder saw it.
+
+Expected sequences (``loophooks.spec.expected_calls``) and recorded traces
+(``loophooks.conformance``) are both lists of :class:`Call`, so comparing them is
+plain equality with one wildcard, :data:`ANY`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Mapping
+
+from typing_extensions import final
+
+__all__ = ["ANY", "Call", "GradMode", "Target"]
+
+Target = Literal["callback", "module", "datamodule"]
+"""Who receives the call: a callback, the model, or the datamodule."""
+
+GradMode = Literal["enabled", "no_grad", "inference"]
+"""Autograd state at the call: grad enabled, ``torch.no_grad``, or ``torch.inference_mode``."""
+
+
+@final
+class _Any:
+    """Matches every value; an expected argument the spec leaves free."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Final[Any] = _Any()
+
+
+@final
+@dataclass(frozen=True)
+class Call:
+    """One hook call.
+
+    ``args`` holds the arguments in normalised, JSON-safe form (see
+    ``loophooks.conformance.normalize``): ints, strings and bools as they are,
+    an optimizer as its index in what ``configure_optimizers`` returned, a
+    checkpoint as its sorted keys, a tensor as ``{"shape": [...]}``.
+    ``training`` and ``grad`` are the model's mode and the autograd state when
+    the hook ran; ``None`` in an expected call means the spec leaves it free.
+    """
+
+    hook: str
+    target: Target = "module"
+    args: Mapping[str, Any] = field(default_factory=dict)
+    training: bool | None = None
+    grad: GradMode | None = None
+
+    def matches(self, actual: Call) -> bool:
+        """Whether ``actual`` (a recorded call) satisfies this expected call."""
+        if self.hook != actual.hook or self.target != actual.target:
+            return False
+        if self.training is not None and self.training != actual.training:
+            return False
+        if self.grad is not None and self.grad != actual.grad:
+            return False
+        for name, value in self.args.items():
+            if name not in actual.args or not (value == actual.args[name]):
+                return False
+        return True
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+        where = "" if self.target == "module" else f"{self.target}."
+        state = []
+        if self.training is not None:
+            state.append("train" if self.training else "eval")
+        if self.grad is not None:
+            state.append(self.grad)
+        suffix = f"  [{', '.join(state)}]" if state else ""
+        return f"{where}{self.hook}({args}){suffix}"
