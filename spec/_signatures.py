@@ -1,0 +1,189 @@
+"""Signature checks at registration: a model or callback is checked before any work starts.
+
+A trainer calls :func:`verify_module`, :func:`verify_callback` or
+:func:`verify_datamodule` when it is handed an object. Each hook the object's class
+defines (overrides) is compared with the table:
+
+- the loop calls hooks positionally with the spec's arguments, so an
+  implementation must accept each required spec parameter in its position (or
+  take ``*args``), and must not require more; leaving out a parameter the spec
+  gives a default (``dataloader_idx=0``) is allowed, as the loop passes it only
+  when there are several loaders. These are errors (:class:`HookSignatureError`).
+- a parameter in the right position under another name still works, but reads as
+  a mistake: a warning (:class:`HookSignatureWarning`).
+- a method whose name is a near miss of a hook (``on_train_batch_begin``,
+  ``on_validation_epoch_ends``) would silently never run: a warning naming the
+  hook it resembles.
+- ``configure_sharded_model`` is deprecated: a warning, and an error together
+  with ``configure_model``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+import torch
+
+from loophooks.spec._render import render_hint
+from loophooks.spec._table import CALLBACK_HOOKS, HOOKS, Hook
+
+__all__ = [
+    "HookSignatureError",
+    "HookSignatureWarning",
+    "is_overridden",
+    "overridden_hooks",
+    "register_base",
+    "render_signature",
+    "verify_callback",
+    "verify_datamodule",
+    "verify_module",
+]
+
+
+class HookSignatureError(TypeError):
+    """A hook's implementation cannot be called the way the spec says it is called."""
+
+
+class HookSignatureWarning(UserWarning):
+    """A hook's implementation looks mistaken: a renamed parameter, a near-miss name, a deprecated hook."""
+
+
+_bases: set[type] = {object, torch.nn.Module}
+
+
+def register_base(*classes: type) -> None:
+    """Declare classes whose methods are defaults, not user overrides (the spec's Protocols, ``LoopModule``)."""
+    _bases.update(classes)
+
+
+def is_overridden(obj: object, name: str) -> bool:
+    """Whether ``obj``'s class (or the instance itself) defines ``name`` outside the registered base classes."""
+    instance_dict = getattr(obj, "__dict__", {})
+    if name in instance_dict and callable(instance_dict[name]):
+        return True
+    for cls in type(obj).__mro__:
+        if cls in _bases or _is_protocol_class(cls):
+            continue
+        if name in cls.__dict__:
+            return True
+    return False
+
+
+def _is_protocol_class(cls: type) -> bool:
+    return bool(getattr(cls, "_is_protocol", False)) and cls.__module__.startswith("loophooks.spec")
+
+
+def overridden_hooks(obj: object, table: Mapping[str, Hook] = HOOKS) -> Iterator[Hook]:
+    """The hooks of ``table`` that ``obj`` overrides, in table order."""
+    for hook in table.values():
+        if is_overridden(obj, hook.name):
+            yield hook
+
+
+def render_signature(hook: Hook) -> str:
+    """The spec's signature of ``hook`` as Python source, for messages and stubs."""
+    parts = ["self"]
+    for p in hook.params:
+        text = f"{p.name}: {render_hint(p.annotation)}"
+        if not p.required:
+            text += f" = {p.default!r}"
+        parts.append(text)
+    returns = render_hint(hook.returns)
+    return f"{hook.name}({', '.join(parts)}) -> {returns}"
+
+
+_NEAR_MISS_CUTOFF: Final = 0.8
+
+
+def verify_module(obj: object) -> None:
+    """Check a model's overridden hooks against the spec; raise or warn as the module docstring says."""
+    _verify(obj, HOOKS, kind="model")
+    if is_overridden(obj, "configure_sharded_model"):
+        name = type(obj).__name__
+        if is_overridden(obj, "configure_model"):
+            raise HookSignatureError(
+                f"{name} overrides both `configure_model` and the deprecated `configure_sharded_model`;"
+                " keep `configure_model` only."
+            )
+        warnings.warn(
+            f"{name}.configure_sharded_model is deprecated; override `configure_model` instead.",
+            HookSignatureWarning,
+            stacklevel=3,
+        )
+
+
+def verify_datamodule(obj: object) -> None:
+    """Check a datamodule: its data and checkpoint hooks, plus ``state_dict``/``load_state_dict``."""
+    table = {name: hook for name, hook in HOOKS.items() if hook.datamodule}
+    for name in ("state_dict", "load_state_dict"):
+        table[name] = CALLBACK_HOOKS[name]
+    _verify(obj, table, kind="datamodule")
+
+
+def verify_callback(obj: object) -> None:
+    """Check a callback's overridden hooks against the ``Callback`` table."""
+    _verify(obj, CALLBACK_HOOKS, kind="callback")
+
+
+def _verify(obj: object, table: Mapping[str, Hook], *, kind: str) -> None:
+    cls_name = type(obj).__name__
+    for hook in overridden_hooks(obj, table):
+        _check_signature(obj, cls_name, hook)
+    for name in _user_method_names(obj):
+        if name in table or name in HOOKS or name in CALLBACK_HOOKS:
+            continue
+        close = difflib.get_close_matches(name, list(table), n=1, cutoff=_NEAR_MISS_CUTOFF)
+        if close and name.startswith(("on_", "configure_", "setup", "teardown", "prepare_")):
+            warnings.warn(
+                f"{cls_name}.{name} is not a {kind} hook and will never be called; did you mean"
+                f" `{render_signature(table[close[0]])}`?",
+                HookSignatureWarning,
+                stacklevel=4,
+            )
+
+
+def _user_method_names(obj: object) -> Iterator[str]:
+    seen: set[str] = set()
+    for cls in type(obj).__mro__:
+        if cls in _bases or _is_protocol_class(cls):
+            continue
+        for name, value in vars(cls).items():
+            if name.startswith("_") or name in seen or not callable(value):
+                continue
+            seen.add(name)
+            yield name
+
+
+def _check_signature(obj: object, cls_name: str, hook: Hook) -> None:
+    method = getattr(obj, hook.name)
+    try:
+        sig = inspect.signature(method)
+    except (TypeError, ValueError):  # a builtin or C function: nothing to compare
+        return
+    params = list(sig.parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    var_args = any(p.kind is p.VAR_POSITIONAL for p in params)
+    spec = f"the spec's `{render_signature(hook)}`"
+    found = f"`{cls_name}.{hook.name}{sig}`"
+
+    for i, expected in enumerate(hook.params):
+        if i < len(positional):
+            got = positional[i]
+            if got.name != expected.name and got.name.lstrip("_") != expected.name:
+                warnings.warn(
+                    f"{found}: parameter {i + 1} is named `{got.name}` where {spec} names it `{expected.name}`",
+                    HookSignatureWarning,
+                    stacklevel=5,
+                )
+        elif expected.required and not var_args:
+            raise HookSignatureError(f"{found} does not take the required parameter `{expected.name}` of {spec}")
+    extra = [
+        p for p in positional[len(hook.params) :] if p.default is p.empty
+    ] + [p for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    if extra:
+        names = ", ".join(f"`{p.name}`" for p in extra)
+        raise HookSignatureError(f"{found} requires {names}, which {spec} never passes")

@@ -1,0 +1,469 @@
+"""The hook table: every hook of the standard, once.
+
+This table is the single source of truth. The Protocols in ``_protocols.py`` are
+checked against it by a test; the runtime checks (``_checks.py``), the
+registration checks (``_signatures.py``), the engine's dispatcher, the
+conformance recorder and the ``.pyi`` stubs are all built from it.
+
+Each :class:`Hook` says what the hook receives and returns, which entry points
+(stages) may call it, whether the loop calls it only when the user overrides it,
+and what its ``Callback`` counterpart receives after ``(trainer, pl_module)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, ClassVar, Final, Literal, Optional, Union
+
+import torch
+from beartype.vale import Is
+from torch import Tensor
+from torch.optim import Optimizer
+from typing_extensions import Annotated, final
+
+from loophooks.spec._scenario import Stage
+
+__all__ = [
+    "ALL_STAGES",
+    "CALLBACK_HOOKS",
+    "HOOKS",
+    "SEED_HOOKS",
+    "STEP_OUTPUT",
+    "Group",
+    "Hook",
+    "Param",
+]
+
+Group = Literal["model", "data", "checkpoint", "step", "optimization"]
+"""Which part of the standard a hook belongs to.
+
+``model``, ``data`` and ``checkpoint`` are Lightning's ``ModelHooks``,
+``DataHooks`` and ``CheckpointHooks``; ``step`` and ``optimization`` are the
+methods a loop calls that Lightning keeps on ``LightningModule``.
+"""
+
+STEP_OUTPUT = Union[Tensor, Mapping[str, Any], None]
+"""What a training/validation/test step returns: a loss, a dict with ``"loss"``, or nothing."""
+
+ALL_STAGES: Final[frozenset[Stage]] = frozenset({"fit", "validate", "test", "predict"})
+
+
+class _Empty:
+    """Marker for a parameter without a default."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED: Final = _Empty()
+
+
+@final
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a hook: its name, its annotation and its default, if any."""
+
+    name: str
+    annotation: Any
+    default: Any = _REQUIRED
+
+    empty: ClassVar[Any] = _REQUIRED
+    """The ``default`` of a parameter that has none."""
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+
+@final
+@dataclass(frozen=True)
+class Hook:
+    """One entry of the table.
+
+    ``returns`` is the annotation of the Protocol method; ``contract`` is what
+    the runtime checks demand of the returned value, which may be narrower
+    (``on_train_batch_start`` is annotated ``Optional[int]`` but only ``None``
+    and ``-1`` mean anything). ``callback`` is the parameter list of the
+    ``Callback`` counterpart after ``(trainer, pl_module)``; ``None`` where
+    callbacks have no such hook.
+    """
+
+    name: str
+    group: Group
+    params: tuple[Param, ...] = ()
+    returns: Any = None
+    stages: frozenset[Stage] = ALL_STAGES
+    override_only: bool = False
+    callback: tuple[Param, ...] | None = None
+    summary: str = ""
+    contract: Any = None
+    datamodule: bool = False
+
+    @property
+    def return_contract(self) -> Any:
+        return self.returns if self.contract is None else self.contract
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+
+# Parameters used by many hooks.
+_BATCH = Param("batch", Any)
+_BATCH_IDX = Param("batch_idx", int)
+_LOADER_IDX = Param("dataloader_idx", int, 0)
+_LOADER_IDX_REQ = Param("dataloader_idx", int)
+_OUTPUTS = Param("outputs", STEP_OUTPUT)
+_OPTIMIZER = Param("optimizer", Optimizer)
+_STAGE = Param("stage", str)
+_CHECKPOINT = Param("checkpoint", dict[str, Any])
+
+_FIT: frozenset[Stage] = frozenset({"fit"})
+_VAL: frozenset[Stage] = frozenset({"fit", "validate"})
+_TEST: frozenset[Stage] = frozenset({"test"})
+_PREDICT: frozenset[Stage] = frozenset({"predict"})
+
+# A batch hook must hand a batch on: returning nothing is always a mistake.
+_A_BATCH = Annotated[object, Is[lambda value: value is not None]]
+
+
+def _plain(name: str, group: Group, stages: frozenset[Stage], summary: str, *, callback: bool = True) -> Hook:
+    """A hook that takes nothing and returns nothing (most of ``ModelHooks``)."""
+    return Hook(name, group, stages=stages, callback=() if callback else None, summary=summary)
+
+
+def _batch_start(stage: str, stages: frozenset[Stage], *, with_loader: bool) -> Hook:
+    params = (_BATCH, _BATCH_IDX, _LOADER_IDX) if with_loader else (_BATCH, _BATCH_IDX)
+    return Hook(
+        f"on_{stage}_batch_start",
+        "model",
+        params,
+        stages=stages,
+        callback=params,
+        summary=f"Before anything else happens for a {stage} batch.",
+    )
+
+
+def _batch_end(stage: str, stages: frozenset[Stage], outputs: Param, *, with_loader: bool) -> Hook:
+    params = (outputs, _BATCH, _BATCH_IDX, _LOADER_IDX) if with_loader else (outputs, _BATCH, _BATCH_IDX)
+    return Hook(
+        f"on_{stage}_batch_end",
+        "model",
+        params,
+        stages=stages,
+        callback=params,
+        summary=f"After the {stage} step of a batch, with what the step returned.",
+    )
+
+
+def _table() -> tuple[Hook, ...]:
+    train_batch_start = Hook(
+        "on_train_batch_start",
+        "model",
+        (_BATCH, _BATCH_IDX),
+        returns=Optional[int],
+        contract=Optional[Literal[-1]],
+        stages=_FIT,
+        callback=(_BATCH, _BATCH_IDX),
+        summary="Before anything else happens for a training batch; -1 skips the rest of the epoch.",
+    )
+    return (
+        # --- ModelHooks: stage brackets ---------------------------------------------------------
+        _plain("on_fit_start", "model", _FIT, "At the very beginning of fit, on every process."),
+        _plain("on_fit_end", "model", _FIT, "At the very end of fit, on every process."),
+        _plain("on_train_start", "model", _FIT, "At the beginning of training, after the sanity check."),
+        _plain("on_train_end", "model", _FIT, "At the end of training."),
+        _plain("on_validation_start", "model", _VAL, "At the beginning of a validation run."),
+        _plain("on_validation_end", "model", _VAL, "At the end of a validation run."),
+        _plain("on_test_start", "model", _TEST, "At the beginning of testing."),
+        _plain("on_test_end", "model", _TEST, "At the end of testing."),
+        _plain("on_predict_start", "model", _PREDICT, "At the beginning of predicting."),
+        _plain("on_predict_end", "model", _PREDICT, "At the end of predicting."),
+        # --- ModelHooks: batches ------------------------------------------------------------------
+        train_batch_start,
+        _batch_end("train", _FIT, _OUTPUTS, with_loader=False),
+        _batch_start("validation", _VAL, with_loader=True),
+        _batch_end("validation", _VAL, _OUTPUTS, with_loader=True),
+        _batch_start("test", _TEST, with_loader=True),
+        _batch_end("test", _TEST, _OUTPUTS, with_loader=True),
+        _batch_start("predict", _PREDICT, with_loader=True),
+        _batch_end("predict", _PREDICT, Param("outputs", Optional[Any]), with_loader=True),
+        # --- ModelHooks: the model's mode around evaluation ---------------------------------------
+        _plain(
+            "on_validation_model_zero_grad",
+            "model",
+            _FIT,
+            "Before validation inside fit, to release the gradients.",
+            callback=False,
+        ),
+        _plain("on_validation_model_eval", "model", _VAL, "Puts the model in eval mode for validation.", callback=False),
+        Hook(
+            "on_validation_model_train",
+            "model",
+            stages=_VAL,
+            override_only=True,
+            summary="Restores the model's mode after validation; called only when overridden.",
+        ),
+        _plain("on_test_model_eval", "model", _TEST, "Puts the model in eval mode for testing.", callback=False),
+        Hook(
+            "on_test_model_train",
+            "model",
+            stages=_TEST,
+            override_only=True,
+            summary="Restores the model's mode after testing; called only when overridden.",
+        ),
+        _plain("on_predict_model_eval", "model", _PREDICT, "Puts the model in eval mode for predicting.", callback=False),
+        # --- ModelHooks: epochs -------------------------------------------------------------------
+        _plain("on_train_epoch_start", "model", _FIT, "At the very beginning of a training epoch."),
+        _plain("on_train_epoch_end", "model", _FIT, "At the very end of a training epoch."),
+        _plain("on_validation_epoch_start", "model", _VAL, "At the beginning of a validation run's epoch."),
+        _plain("on_validation_epoch_end", "model", _VAL, "At the end of a validation run's epoch."),
+        _plain("on_test_epoch_start", "model", _TEST, "At the beginning of the test epoch."),
+        _plain("on_test_epoch_end", "model", _TEST, "At the end of the test epoch."),
+        _plain("on_predict_epoch_start", "model", _PREDICT, "At the beginning of the predict epoch."),
+        _plain("on_predict_epoch_end", "model", _PREDICT, "At the end of the predict epoch."),
+        # --- ModelHooks: optimization -------------------------------------------------------------
+        Hook(
+            "on_before_zero_grad",
+            "model",
+            (_OPTIMIZER,),
+            stages=_FIT,
+            callback=(_OPTIMIZER,),
+            summary="Before the optimizer's gradients are zeroed.",
+        ),
+        Hook(
+            "on_before_backward",
+            "model",
+            (Param("loss", Tensor),),
+            stages=_FIT,
+            callback=(Param("loss", Tensor),),
+            summary="Before backward, with the loss divided for accumulation (and scaled under AMP).",
+        ),
+        _plain("on_after_backward", "model", _FIT, "After backward, before the optimizer steps."),
+        Hook(
+            "on_before_optimizer_step",
+            "model",
+            (_OPTIMIZER,),
+            stages=_FIT,
+            callback=(_OPTIMIZER,),
+            summary="Before the optimizer steps, with unscaled, unclipped, accumulated gradients.",
+        ),
+        Hook(
+            "configure_sharded_model",
+            "model",
+            override_only=True,
+            summary="Deprecated form of configure_model; called only when overridden.",
+        ),
+        Hook(
+            "configure_model",
+            "model",
+            override_only=True,
+            summary="Creates modules inside the strategy's context; must be idempotent.",
+        ),
+        # --- DataHooks -----------------------------------------------------------------------------
+        Hook(
+            "prepare_data",
+            "data",
+            override_only=True,
+            datamodule=True,
+            summary="Downloads and prepares data, on one process per node (or one in total).",
+        ),
+        Hook(
+            "setup",
+            "data",
+            (_STAGE,),
+            callback=(_STAGE,),
+            datamodule=True,
+            summary="At the beginning of fit, validate, test or predict, on every process.",
+        ),
+        Hook(
+            "teardown",
+            "data",
+            (_STAGE,),
+            callback=(_STAGE,),
+            datamodule=True,
+            summary="At the end of fit, validate, test or predict.",
+        ),
+        Hook("train_dataloader", "data", returns=Any, stages=_FIT, datamodule=True, summary="The training data."),
+        Hook("test_dataloader", "data", returns=Any, stages=_TEST, datamodule=True, summary="The test data."),
+        Hook("val_dataloader", "data", returns=Any, stages=_VAL, datamodule=True, summary="The validation data."),
+        Hook("predict_dataloader", "data", returns=Any, stages=_PREDICT, datamodule=True, summary="The data to predict."),
+        Hook(
+            "transfer_batch_to_device",
+            "data",
+            (_BATCH, Param("device", torch.device), _LOADER_IDX_REQ),
+            returns=Any,
+            contract=_A_BATCH,
+            datamodule=True,
+            summary="Moves a batch to the device; override for custom batch types.",
+        ),
+        Hook(
+            "on_before_batch_transfer",
+            "data",
+            (_BATCH, _LOADER_IDX_REQ),
+            returns=Any,
+            contract=_A_BATCH,
+            datamodule=True,
+            summary="Alters a batch before it is moved to the device; must return the batch.",
+        ),
+        Hook(
+            "on_after_batch_transfer",
+            "data",
+            (_BATCH, _LOADER_IDX_REQ),
+            returns=Any,
+            contract=_A_BATCH,
+            datamodule=True,
+            summary="Alters a batch after it is moved to the device; must return the batch.",
+        ),
+        # --- CheckpointHooks -----------------------------------------------------------------------
+        Hook(
+            "on_load_checkpoint",
+            "checkpoint",
+            (_CHECKPOINT,),
+            callback=(_CHECKPOINT,),
+            datamodule=True,
+            summary="Restores what on_save_checkpoint added, from a loaded checkpoint.",
+        ),
+        Hook(
+            "on_save_checkpoint",
+            "checkpoint",
+            (_CHECKPOINT,),
+            callback=(_CHECKPOINT,),
+            datamodule=True,
+            summary="Adds to the checkpoint dict before it is written.",
+        ),
+        # --- What a loop calls that Lightning keeps on LightningModule ----------------------------
+        Hook(
+            "training_step",
+            "step",
+            (_BATCH, _BATCH_IDX),
+            returns=STEP_OUTPUT,
+            stages=_FIT,
+            summary="Computes the loss of one training batch.",
+        ),
+        Hook(
+            "validation_step",
+            "step",
+            (_BATCH, _BATCH_IDX, _LOADER_IDX),
+            returns=STEP_OUTPUT,
+            stages=_VAL,
+            summary="Evaluates one validation batch.",
+        ),
+        Hook(
+            "test_step",
+            "step",
+            (_BATCH, _BATCH_IDX, _LOADER_IDX),
+            returns=STEP_OUTPUT,
+            stages=_TEST,
+            summary="Evaluates one test batch.",
+        ),
+        Hook(
+            "predict_step",
+            "step",
+            (_BATCH, _BATCH_IDX, _LOADER_IDX),
+            returns=Any,
+            stages=_PREDICT,
+            summary="Predicts one batch.",
+        ),
+        Hook(
+            "configure_optimizers",
+            "optimization",
+            returns=Any,
+            stages=_FIT,
+            summary="The optimizers and learning-rate schedulers, in one of the documented forms.",
+        ),
+        Hook(
+            "configure_callbacks",
+            "optimization",
+            returns=Any,
+            summary="Callbacks the model adds to the Trainer's.",
+        ),
+        Hook(
+            "backward",
+            "optimization",
+            (Param("loss", Tensor),),
+            stages=_FIT,
+            summary="Runs backward on the (divided, scaled) loss.",
+        ),
+        Hook(
+            "optimizer_step",
+            "optimization",
+            (
+                Param("epoch", int),
+                _BATCH_IDX,
+                _OPTIMIZER,
+                Param("optimizer_closure", Optional[Callable[[], Any]], None),
+            ),
+            stages=_FIT,
+            summary="Steps the optimizer, running the closure (step, backward) where there is one.",
+        ),
+        Hook(
+            "optimizer_zero_grad",
+            "optimization",
+            (Param("epoch", int), _BATCH_IDX, _OPTIMIZER),
+            stages=_FIT,
+            summary="Zeroes the optimizer's gradients.",
+        ),
+        Hook(
+            "lr_scheduler_step",
+            "optimization",
+            (Param("scheduler", Any), Param("metric", Optional[Any])),
+            stages=_FIT,
+            summary="Steps one learning-rate scheduler at its interval.",
+        ),
+        Hook(
+            "configure_gradient_clipping",
+            "optimization",
+            (
+                _OPTIMIZER,
+                Param("gradient_clip_val", Optional[Union[int, float]], None),
+                Param("gradient_clip_algorithm", Optional[str], None),
+            ),
+            stages=_FIT,
+            summary="Clips the gradients before the optimizer steps.",
+        ),
+    )
+
+
+def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
+    """Callback hooks: the module hooks that have a counterpart, plus those only callbacks have."""
+    trainer_module = (Param("trainer", Any), Param("pl_module", Any))
+    mirrored = tuple(
+        Hook(h.name, h.group, trainer_module + h.callback, stages=h.stages, summary=h.summary)
+        for h in hooks
+        if h.callback is not None
+    )
+    own = (
+        Hook("on_sanity_check_start", "model", trainer_module, stages=_FIT, summary="Before the sanity check."),
+        Hook("on_sanity_check_end", "model", trainer_module, stages=_FIT, summary="After the sanity check."),
+        Hook(
+            "on_exception",
+            "model",
+            trainer_module + (Param("exception", BaseException),),
+            summary="When a run is interrupted by an exception.",
+        ),
+        Hook("state_dict", "checkpoint", returns=dict[str, Any], summary="The callback's state for the checkpoint."),
+        Hook(
+            "load_state_dict",
+            "checkpoint",
+            (Param("state_dict", dict[str, Any]),),
+            summary="Restores the callback's state from a checkpoint.",
+        ),
+    )
+    return mirrored + own
+
+
+_HOOKS = _table()
+
+HOOKS: Final[Mapping[str, Hook]] = MappingProxyType({h.name: h for h in _HOOKS})
+"""Every hook and loop-called method of a model (or datamodule), by name, in table order."""
+
+CALLBACK_HOOKS: Final[Mapping[str, Hook]] = MappingProxyType({h.name: h for h in _callback_table(_HOOKS)})
+"""Every hook of a ``Callback``, by name; parameters include ``trainer`` and ``pl_module``."""
+
+SEED_HOOKS: Final[frozenset[str]] = frozenset(h.name for h in _HOOKS if h.group in ("model", "data", "checkpoint"))
+"""The 50 hooks of Lightning's ``ModelHooks``, ``DataHooks`` and ``CheckpointHooks``."""

@@ -1,0 +1,191 @@
+"""The hook table agrees with the seed document and with the Protocols."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from typing import Any, Optional, get_type_hints
+
+import pytest
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+import loophooks.spec as spec
+from loophooks.spec import CALLBACK_HOOKS, HOOKS, SEED_HOOKS, STEP_OUTPUT
+
+SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "lightning-core-hooks.txt"
+
+# The seed's annotations, spelled as the seed spells them (white space removed), and what they mean.
+SEED_TYPES: dict[str, Any] = {
+    "Any": Any,
+    "int": int,
+    "str": str,
+    "None": None,
+    "Tensor": Tensor,
+    "Optimizer": Optimizer,
+    "torch.device": torch.device,
+    "Optional[int]": Optional[int],
+    "Optional[Any]": Optional[Any],
+    "STEP_OUTPUT": STEP_OUTPUT,
+    "dict[str,Any]": dict[str, Any],
+    "TRAIN_DATALOADERS": Any,
+    "EVAL_DATALOADERS": Any,
+}
+
+
+def seed_hooks() -> dict[str, tuple[str, list[tuple[str, str, str | None]], str]]:
+    """Parse the seed: {hook: (class, [(param, annotation, default)], return annotation)}."""
+    if not SEED.exists():
+        pytest.skip(f"the seed document is not at {SEED}")
+    text = SEED.read_text()
+    hooks: dict[str, tuple[str, list[tuple[str, str, str | None]], str]] = {}
+    cls = ""
+    for match in re.finditer(r"class(\w+):|def(\w+)\(self,?(.*?)\)->(.*?):(?=\"|r\"|\w|#)", text):
+        if match.group(1):
+            cls = match.group(1)
+            continue
+        name, raw_params, returns = match.group(2), match.group(3), match.group(4)
+        if name == "__init__":
+            continue
+        params = []
+        for raw in filter(None, raw_params.split(",") if "[" not in raw_params else _split(raw_params)):
+            pname, _, rest = raw.partition(":")
+            ann, _, default = rest.partition("=")
+            params.append((pname, ann, default or None))
+        hooks[name] = (cls, params, returns)
+    return hooks
+
+
+def _split(raw: str) -> list[str]:
+    """Split a parameter list on the commas that are not inside brackets."""
+    parts, depth, current = [], 0, ""
+    for ch in raw:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts
+
+
+def test_every_seed_hook_is_in_the_table_with_the_seed_signature() -> None:
+    seed = seed_hooks()
+    by_class: dict[str, set[str]] = {}
+    for name, (cls, _, _) in seed.items():
+        by_class.setdefault(cls, set()).add(name)
+    assert {k: len(v) for k, v in by_class.items()} == {"ModelHooks": 38, "DataHooks": 10, "CheckpointHooks": 2}
+    assert set(seed) == set(SEED_HOOKS)
+    for name, (cls, params, returns) in seed.items():
+        hook = HOOKS[name]
+        assert hook.group == {"ModelHooks": "model", "DataHooks": "data", "CheckpointHooks": "checkpoint"}[cls]
+        assert [p.name for p in hook.params] == [p for p, _, _ in params], name
+        for param, (_, ann, default) in zip(hook.params, params):
+            assert param.annotation == SEED_TYPES[ann], (name, param.name)
+            assert param.required == (default is None), (name, param.name)
+            if default is not None:
+                assert repr(param.default) == default
+        assert hook.returns == SEED_TYPES[returns], name
+
+
+def test_data_hooks_carry_the_seed_attributes() -> None:
+    assert spec.DataHooks.prepare_data_per_node is True
+    assert spec.DataHooks.allow_zero_length_dataloader_with_multiple_devices is False
+
+
+PROTOCOL_OF_GROUP = {
+    "model": spec.ModelHooks,
+    "data": spec.DataHooks,
+    "checkpoint": spec.CheckpointHooks,
+}
+STEP_PROTOCOLS = {
+    "training_step": spec.TrainingStep,
+    "validation_step": spec.ValidationStep,
+    "test_step": spec.TestStep,
+    "predict_step": spec.PredictStep,
+    "configure_optimizers": spec.ConfigureOptimizers,
+    "configure_callbacks": spec.ConfigureCallbacks,
+}
+
+
+def _protocol_for(hook: spec.Hook) -> type:
+    if hook.group in PROTOCOL_OF_GROUP:
+        return PROTOCOL_OF_GROUP[hook.group]
+    return STEP_PROTOCOLS.get(hook.name, spec.OptimizationMethods)
+
+
+def _assert_same_signature(cls: type, hook: spec.Hook) -> None:
+    method = getattr(cls, hook.name)
+    hints = get_type_hints(method)
+    params = list(inspect.signature(method).parameters.values())[1:]
+    assert [p.name for p in params] == list(hook.param_names), hook.name
+    for got, want in zip(params, hook.params):
+        assert hints[got.name] == want.annotation, (hook.name, got.name)
+        if want.required:
+            assert got.default is inspect.Parameter.empty, (hook.name, got.name)
+        else:
+            assert got.default == want.default, (hook.name, got.name)
+    assert hints["return"] == (type(None) if hook.returns is None else hook.returns), hook.name
+
+
+@pytest.mark.parametrize("name", list(HOOKS))
+def test_protocol_signature_matches_table(name: str) -> None:
+    hook = HOOKS[name]
+    _assert_same_signature(_protocol_for(hook), hook)
+
+
+@pytest.mark.parametrize("name", list(CALLBACK_HOOKS))
+def test_callback_protocol_matches_table(name: str) -> None:
+    _assert_same_signature(spec.Callback, CALLBACK_HOOKS[name])
+
+
+def _members(cls: type) -> set[str]:
+    return {n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))}
+
+
+def test_protocols_define_nothing_outside_the_table() -> None:
+    module_side = set()
+    for proto in (*PROTOCOL_OF_GROUP.values(), *STEP_PROTOCOLS.values(), spec.OptimizationMethods):
+        module_side |= _members(proto)
+    assert module_side == set(HOOKS)
+    assert _members(spec.Callback) == set(CALLBACK_HOOKS)
+
+
+def test_model_hooks_is_the_union_of_its_finer_protocols() -> None:
+    finer = (
+        spec.StageHooks,
+        spec.BatchHooks,
+        spec.EvalModeHooks,
+        spec.EpochHooks,
+        spec.OptimizationHooks,
+        spec.ConfigureModelHooks,
+    )
+    names = [n for proto in finer for n in _members(proto)]
+    assert len(names) == len(set(names)) == 38
+    assert set(names) == _members(spec.ModelHooks)
+
+
+def test_callback_counterparts_take_trainer_and_module_first() -> None:
+    for name, hook in HOOKS.items():
+        if hook.callback is None:
+            continue
+        cb = CALLBACK_HOOKS[name]
+        assert cb.param_names[:2] == ("trainer", "pl_module")
+        assert cb.params[2:] == hook.callback
+    callback_only = set(CALLBACK_HOOKS) - {n for n, h in HOOKS.items() if h.callback is not None}
+    assert callback_only == {"on_sanity_check_start", "on_sanity_check_end", "on_exception", "state_dict", "load_state_dict"}
+
+
+def test_override_only_hooks() -> None:
+    only = {name for name, hook in HOOKS.items() if hook.override_only}
+    assert only == {
+        "on_validation_model_train",
+        "on_test_model_train",
+        "configure_sharded_model",
+        "configure_model",
+        "prepare_data",
+    }
