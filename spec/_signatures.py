@@ -136,7 +136,7 @@ def _verify(obj: object, table: Mapping[str, Hook], *, kind: str) -> None:
     for name in _user_method_names(obj):
         if name in table or name in HOOKS or name in CALLBACK_HOOKS:
             continue
-        close = difflib.get_close_matches(name, list(table), n=1, cutoff=_NEAR_MISS_CUTOFF)
+        close = _near_miss(name, table)
         if close and name.startswith(("on_", "configure_", "setup", "teardown", "prepare_")):
             warnings.warn(
                 f"{cls_name}.{name} is not a {kind} hook and will never be called; did you mean"
@@ -144,6 +144,29 @@ def _verify(obj: object, table: Mapping[str, Hook], *, kind: str) -> None:
                 HookSignatureWarning,
                 stacklevel=4,
             )
+
+
+# Words people use for the ones the spec uses; a name that only differs by them is a near miss for sure.
+_SYNONYMS: Final = (
+    ("begin", "start"),
+    ("finish", "end"),
+    ("ends", "end"),
+    ("starts", "start"),
+    ("optimiser", "optimizer"),
+    ("_val_", "_validation_"),
+    ("_eval_", "_validation_"),
+    ("training_", "train_"),
+    ("_step_", "_batch_"),
+)
+
+
+def _near_miss(name: str, table: Mapping[str, Hook]) -> list[str]:
+    canonical = name.strip("_")
+    for theirs, ours in _SYNONYMS:
+        canonical = canonical.replace(theirs, ours)
+    if canonical in table and canonical != name:
+        return [canonical]
+    return difflib.get_close_matches(name, list(table), n=1, cutoff=_NEAR_MISS_CUTOFF)
 
 
 def _user_method_names(obj: object) -> Iterator[str]:
@@ -158,6 +181,26 @@ def _user_method_names(obj: object) -> Iterator[str]:
             yield name
 
 
+def _render_params(params: list[inspect.Parameter]) -> str:
+    """A user's parameters as they wrote them (annotations unquoted under postponed evaluation)."""
+    parts = []
+    for p in params:
+        text = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "") + p.name
+        if p.annotation is not p.empty:
+            text += f": {p.annotation if isinstance(p.annotation, str) else render_hint(p.annotation)}"
+        if p.default is not p.empty:
+            text += f" = {p.default!r}"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def _render_return(sig: inspect.Signature) -> str:
+    ann = sig.return_annotation
+    if ann is sig.empty:
+        return ""
+    return f" -> {ann if isinstance(ann, str) else render_hint(ann)}"
+
+
 def _check_signature(obj: object, cls_name: str, hook: Hook) -> None:
     method = getattr(obj, hook.name)
     try:
@@ -168,18 +211,10 @@ def _check_signature(obj: object, cls_name: str, hook: Hook) -> None:
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     var_args = any(p.kind is p.VAR_POSITIONAL for p in params)
     spec = f"the spec's `{render_signature(hook)}`"
-    found = f"`{cls_name}.{hook.name}{sig}`"
+    found = f"`{cls_name}.{hook.name}({_render_params(params)}){_render_return(sig)}`"
 
-    for i, expected in enumerate(hook.params):
-        if i < len(positional):
-            got = positional[i]
-            if got.name != expected.name and got.name.lstrip("_") != expected.name:
-                warnings.warn(
-                    f"{found}: parameter {i + 1} is named `{got.name}` where {spec} names it `{expected.name}`",
-                    HookSignatureWarning,
-                    stacklevel=5,
-                )
-        elif expected.required and not var_args:
+    for expected in hook.params[len(positional) :]:
+        if expected.required and not var_args:
             raise HookSignatureError(f"{found} does not take the required parameter `{expected.name}` of {spec}")
     extra = [
         p for p in positional[len(hook.params) :] if p.default is p.empty
@@ -187,3 +222,10 @@ def _check_signature(obj: object, cls_name: str, hook: Hook) -> None:
     if extra:
         names = ", ".join(f"`{p.name}`" for p in extra)
         raise HookSignatureError(f"{found} requires {names}, which {spec} never passes")
+    for i, (got, expected) in enumerate(zip(positional, hook.params)):
+        if got.name != expected.name and got.name.lstrip("_") != expected.name:
+            warnings.warn(
+                f"{found}: parameter {i + 1} is named `{got.name}` where {spec} names it `{expected.name}`",
+                HookSignatureWarning,
+                stacklevel=5,
+            )
