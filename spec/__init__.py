@@ -41,6 +41,8 @@ from loophooks.spec._protocols import (
     TrainingStep,
     ValidationStep,
 )
+from loophooks.spec._order import BATCH_SIZE, FEATURES, OUTPUTS, STATE_FREE_HOOKS, expected_calls
+from loophooks.spec._rules import RULES, Rule, core_violations
 from loophooks.spec._scenario import Fault, Resume, Scenario, Stage
 from loophooks.spec._signatures import (
     HookSignatureError,
@@ -53,7 +55,19 @@ from loophooks.spec._signatures import (
     verify_datamodule,
     verify_module,
 )
-from loophooks.spec._table import ALL_STAGES, CALLBACK_HOOKS, HOOKS, SEED_HOOKS, STEP_OUTPUT, Group, Hook, Param
+from loophooks.spec._table import (
+    ALL_STAGES,
+    CALLBACK_HOOKS,
+    EVAL_DATALOADERS,
+    HOOKS,
+    SEED_HOOKS,
+    STEP_OUTPUT,
+    TRAIN_DATALOADERS,
+    Group,
+    Hook,
+    OptimizerLRScheduler,
+    Param,
+)
 from loophooks.spec._trace import ANY, Call, GradMode, Target
 from loophooks.spec._transfer import move_data_to_device
 from loophooks.spec._version import SPEC_VERSION
@@ -61,11 +75,22 @@ from loophooks.spec._version import SPEC_VERSION
 __all__ = [
     "ALL_STAGES",
     "ANY",
+    "BATCH_SIZE",
+    "FEATURES",
+    "OUTPUTS",
+    "RULES",
+    "Rule",
+    "core_violations",
+    "STATE_FREE_HOOKS",
+    "expected_calls",
     "CALLBACK_HOOKS",
+    "EVAL_DATALOADERS",
     "HOOKS",
     "SEED_HOOKS",
     "SPEC_VERSION",
     "STEP_OUTPUT",
+    "TRAIN_DATALOADERS",
+    "OptimizerLRScheduler",
     "BatchHooks",
     "BatchTransferHooks",
     "Call",

@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from typing_extensions import runtime_checkable
 
-from loophooks.spec._table import STEP_OUTPUT
+from loophooks.spec._table import EVAL_DATALOADERS, STEP_OUTPUT, TRAIN_DATALOADERS, OptimizerLRScheduler
 from loophooks.spec._transfer import move_data_to_device
 
 if TYPE_CHECKING:
@@ -412,19 +412,19 @@ class DataLoaderHooks(Protocol):
     used.
     """
 
-    def train_dataloader(self) -> Any:
+    def train_dataloader(self) -> TRAIN_DATALOADERS:
         """The training data for ``fit``. The default raises: fit needs it unless loaders are passed in."""
         raise _missing("train_dataloader", "to fit without passing train_dataloaders")
 
-    def test_dataloader(self) -> Any:
+    def test_dataloader(self) -> EVAL_DATALOADERS:
         """The test data for ``test``. The default raises."""
         raise _missing("test_dataloader", "to test without passing dataloaders")
 
-    def val_dataloader(self) -> Any:
+    def val_dataloader(self) -> EVAL_DATALOADERS:
         """The validation data for ``fit``'s validation and for ``validate``. The default raises."""
         raise _missing("val_dataloader", "to validate without passing dataloaders")
 
-    def predict_dataloader(self) -> Any:
+    def predict_dataloader(self) -> EVAL_DATALOADERS:
         """The data for ``predict``. The default raises."""
         raise _missing("predict_dataloader", "to predict without passing dataloaders")
 
@@ -549,7 +549,7 @@ class PredictStep(Protocol):
 class ConfigureOptimizers(Protocol):
     """What ``fit`` requires of a model besides ``training_step``."""
 
-    def configure_optimizers(self) -> Any:
+    def configure_optimizers(self) -> OptimizerLRScheduler:
         """Returns the optimizers and schedulers, called once per ``fit`` after ``configure_model``.
 
         It runs before ``on_fit_start`` (Lightning #16170). The accepted forms: an

@@ -32,8 +32,8 @@ def render_hint(hint: Any) -> str:
             if hint.__module__ == "builtins":
                 return hint.__name__
             if hint.__module__.startswith("torch"):
-                short = {"Tensor": "Tensor", "Optimizer": "Optimizer"}.get(hint.__name__)
-                return short or f"torch.{hint.__name__}"
+                short = {"Tensor", "Optimizer", "LRScheduler"} & {hint.__name__}
+                return short.pop() if short else f"torch.{hint.__name__}"
             return hint.__name__
         return str(hint).replace("typing.", "")
     args = get_args(hint)

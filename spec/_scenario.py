@@ -24,7 +24,10 @@ class Resume:
 
     ``epoch`` and ``batch`` say where the first run saves: after the training
     batch ``batch`` (0-based) of epoch ``epoch``; ``batch=None`` means at the end
-    of that epoch (after ``on_train_epoch_end``), as a checkpoint callback does.
+    of that epoch. A callback placed after all the others saves, as a checkpoint
+    callback does: in ``on_train_batch_end`` (or ``on_train_epoch_end``), after
+    the other callbacks' hook and before the module's. The first run then goes on
+    to its end; the second fits the same scenario from the checkpoint.
     """
 
     epoch: int = 0
@@ -34,7 +37,12 @@ class Resume:
 @final
 @dataclass(frozen=True)
 class Fault:
-    """Raise ``RuntimeError`` in ``where`` at training batch ``batch`` of epoch ``epoch``."""
+    """Raise ``RuntimeError`` in the module's hook ``where`` at training batch ``batch`` of epoch ``epoch``.
+
+    The batch is the one whose ``on_train_batch_start`` ran last in that epoch
+    (so ``on_train_epoch_end`` of a 4-batch epoch is at ``batch=3``); the hook is
+    recorded, then raises.
+    """
 
     where: str = "training_step"
     epoch: int = 0

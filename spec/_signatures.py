@@ -185,7 +185,8 @@ def _render_params(params: list[inspect.Parameter]) -> str:
     """A user's parameters as they wrote them (annotations unquoted under postponed evaluation)."""
     parts = []
     for p in params:
-        text = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "") + p.name
+        stars = "*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else ""
+        text = stars + p.name
         if p.annotation is not p.empty:
             text += f": {p.annotation if isinstance(p.annotation, str) else render_hint(p.annotation)}"
         if p.default is not p.empty:

@@ -12,7 +12,7 @@ and what its ``Callback`` counterpart receives after ``(trainer, pl_module)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Literal, Optional, Union
@@ -21,6 +21,7 @@ import torch
 from beartype.vale import Is
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
 from typing_extensions import Annotated, final
 
 from loophooks.spec._scenario import Stage
@@ -28,6 +29,9 @@ from loophooks.spec._scenario import Stage
 __all__ = [
     "ALL_STAGES",
     "CALLBACK_HOOKS",
+    "EVAL_DATALOADERS",
+    "TRAIN_DATALOADERS",
+    "OptimizerLRScheduler",
     "HOOKS",
     "SEED_HOOKS",
     "STEP_OUTPUT",
@@ -46,6 +50,24 @@ methods a loop calls that Lightning keeps on ``LightningModule``.
 
 STEP_OUTPUT = Union[Tensor, Mapping[str, Any], None]
 """What a training/validation/test step returns: a loss, a dict with ``"loss"``, or nothing."""
+
+TRAIN_DATALOADERS = Iterable[Any]
+"""What ``train_dataloader`` returns: a DataLoader, any iterable, or a list or dict of them."""
+
+EVAL_DATALOADERS = Iterable[Any]
+"""What the evaluation dataloader hooks return: an iterable, or a list or dict of them (several loaders)."""
+
+OptimizerLRScheduler = Union[
+    Optimizer,
+    Sequence[Optimizer],
+    tuple[Sequence[Optimizer], Sequence[Union[LRScheduler, Mapping[str, Any]]]],
+    Mapping[str, Any],
+    Sequence[Mapping[str, Any]],
+    None,
+]
+"""What ``configure_optimizers`` returns: an optimizer, several, (optimizers, schedulers), or the dict forms
+``{"optimizer": ..., "lr_scheduler": scheduler or {"scheduler": ..., "interval": ..., "frequency": ...,
+"monitor": ...}}`` alone or in a list; ``None`` for no optimization."""
 
 ALL_STAGES: Final[frozenset[Stage]] = frozenset({"fit", "validate", "test", "predict"})
 
@@ -288,10 +310,10 @@ def _table() -> tuple[Hook, ...]:
             datamodule=True,
             summary="At the end of fit, validate, test or predict.",
         ),
-        Hook("train_dataloader", "data", returns=Any, stages=_FIT, datamodule=True, summary="The training data."),
-        Hook("test_dataloader", "data", returns=Any, stages=_TEST, datamodule=True, summary="The test data."),
-        Hook("val_dataloader", "data", returns=Any, stages=_VAL, datamodule=True, summary="The validation data."),
-        Hook("predict_dataloader", "data", returns=Any, stages=_PREDICT, datamodule=True, summary="The data to predict."),
+        Hook("train_dataloader", "data", returns=TRAIN_DATALOADERS, stages=_FIT, datamodule=True, summary="The training data."),
+        Hook("test_dataloader", "data", returns=EVAL_DATALOADERS, stages=_TEST, datamodule=True, summary="The test data."),
+        Hook("val_dataloader", "data", returns=EVAL_DATALOADERS, stages=_VAL, datamodule=True, summary="The validation data."),
+        Hook("predict_dataloader", "data", returns=EVAL_DATALOADERS, stages=_PREDICT, datamodule=True, summary="The data to predict."),
         Hook(
             "transfer_batch_to_device",
             "data",
@@ -372,7 +394,7 @@ def _table() -> tuple[Hook, ...]:
         Hook(
             "configure_optimizers",
             "optimization",
-            returns=Any,
+            returns=OptimizerLRScheduler,
             stages=_FIT,
             summary="The optimizers and learning-rate schedulers, in one of the documented forms.",
         ),

@@ -61,6 +61,9 @@ class Call:
     args: Mapping[str, Any] = field(default_factory=dict)
     training: bool | None = None
     grad: GradMode | None = None
+    device: str | None = None
+    """Device of the tensors in the call's ``batch`` argument (``"cpu"``, ``"cuda:0"``);
+    ``None`` for calls without a batch, or where the spec leaves it free."""
 
     def matches(self, actual: Call) -> bool:
         """Whether ``actual`` (a recorded call) satisfies this expected call."""
@@ -69,6 +72,8 @@ class Call:
         if self.training is not None and self.training != actual.training:
             return False
         if self.grad is not None and self.grad != actual.grad:
+            return False
+        if self.device is not None and self.device != actual.device:
             return False
         for name, value in self.args.items():
             if name not in actual.args or not (value == actual.args[name]):
@@ -83,5 +88,7 @@ class Call:
             state.append("train" if self.training else "eval")
         if self.grad is not None:
             state.append(self.grad)
+        if self.device is not None:
+            state.append(self.device)
         suffix = f"  [{', '.join(state)}]" if state else ""
         return f"{where}{self.hook}({args}){suffix}"

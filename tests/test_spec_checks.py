@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+import loophooks.spec as spec
 from loophooks.spec import (
     CALLBACK_HOOKS,
     HOOKS,
@@ -94,6 +95,10 @@ def _returns(hook: Hook) -> tuple[Any, Any]:
         return object(), None
     if get_origin(contract) is Union and Literal[-1] in get_args(contract):
         return -1, "skip"
+    if contract == spec.TRAIN_DATALOADERS:
+        return [1, 2], 5
+    if contract == spec.OptimizerLRScheduler:
+        return _OPT, "adam"
     if contract == STEP_OUTPUT:
         return torch.zeros(()), 5
     if contract == dict[str, Any]:

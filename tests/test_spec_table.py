@@ -30,8 +30,9 @@ SEED_TYPES: dict[str, Any] = {
     "Optional[Any]": Optional[Any],
     "STEP_OUTPUT": STEP_OUTPUT,
     "dict[str,Any]": dict[str, Any],
-    "TRAIN_DATALOADERS": Any,
-    "EVAL_DATALOADERS": Any,
+    # Lightning aliases these to Any ("an iterable or collection of iterables"); the spec says Iterable.
+    "TRAIN_DATALOADERS": spec.TRAIN_DATALOADERS,
+    "EVAL_DATALOADERS": spec.EVAL_DATALOADERS,
 }
 
 
