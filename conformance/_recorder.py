@@ -363,15 +363,15 @@ def _saver(base: type[Any], scenario: Scenario, path: Path) -> Any:
     """A callback that saves a checkpoint where ``scenario.resume`` says, through the
     trainer's own ``save_checkpoint`` (as a checkpoint callback does)."""
     assert scenario.resume is not None
-    epoch, batch = scenario.resume.epoch, scenario.resume.batch
+    epoch, at_batch = scenario.resume.epoch, scenario.resume.batch
 
     class SaveAt(base):  # type: ignore[misc]
-        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch_: Any, batch_idx: int) -> None:
-            if batch is not None and (trainer.current_epoch, batch_idx) == (epoch, batch):
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+            if at_batch is not None and (trainer.current_epoch, batch_idx) == (epoch, at_batch):
                 trainer.save_checkpoint(str(path))
 
         def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            if batch is None and trainer.current_epoch == epoch:
+            if at_batch is None and trainer.current_epoch == epoch:
                 trainer.save_checkpoint(str(path))
 
     return SaveAt()

@@ -325,14 +325,18 @@ class OptimizationHooks(Protocol):
 
         Under ``16-mixed`` with a gradient scaler the gradients here are still scaled
         (Lightning #4151); read unscaled gradients in ``on_before_optimizer_step``.
+        Under data parallelism, gradients are synchronised only in the backward of
+        a batch that completes an accumulation window: on the other batches they
+        are this process's own, on that batch the average over processes.
         """
         return None
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Called before the optimizer steps, once the accumulation window is complete.
 
-        The gradients are accumulated, unscaled (under AMP), and not yet clipped:
-        ``configure_gradient_clipping`` runs after this hook (Lightning #10248).
+        The gradients are accumulated, unscaled (under AMP), averaged over processes
+        (under data parallelism), and not yet clipped: ``configure_gradient_clipping``
+        runs after this hook (Lightning #10248).
         """
         return None
 

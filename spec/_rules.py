@@ -53,10 +53,13 @@ def _runs(trace: Trace) -> list[tuple[int, int]]:
     return [(s, e) for s, e in zip(starts, [*starts[1:], len(trace)])]
 
 
-def _ended_by_exception(trace: Trace) -> int | None:
+def _ended_by_exception(trace: Trace, scenario: Scenario | None = None) -> int | None:
     for i, call in enumerate(trace):
         if call.hook == "on_exception":
             return i
+    if scenario is not None and scenario.fault is not None:
+        # no callback (nor datamodule) to hear on_exception: the trace stops at the hook that raised
+        return max(len(trace) - 1, 0)
     return None
 
 
@@ -88,7 +91,7 @@ def _brackets(trace: Trace, scenario: Scenario) -> list[str]:
     epoch it reopened without a start; a run ending in an exception may leave
     brackets open."""
     problems: list[str] = []
-    fault = _ended_by_exception(trace)
+    fault = _ended_by_exception(trace, scenario)
     for start, end in _runs(trace):
         stack: list[tuple[str, int]] = []
         resumed = _loaded_checkpoint(trace, start, end)
@@ -196,7 +199,7 @@ def _batch_pairs(trace: Trace, scenario: Scenario) -> list[str]:
     batch whose ``on_train_batch_start`` returned -1 has no end, no step, and is the
     epoch's last (validation included: Lightning #4481)."""
     problems: list[str] = []
-    fault = _ended_by_exception(trace)
+    fault = _ended_by_exception(trace, scenario)
     open_batch: tuple[int, Call] | None = None
     for i, call in _module(trace):
         hook = call.hook
@@ -249,7 +252,8 @@ def _skipped_ok(trace: Trace, start: int, stop: int, scenario: Scenario) -> bool
 def _optimization_order(trace: Trace, scenario: Scenario) -> list[str]:
     """Within a training batch: zeroing (``on_before_zero_grad``) comes before
     ``on_before_backward`` < ``backward`` < ``on_after_backward``, and
-    ``on_before_optimizer_step`` follows a completed backward; gradients are
+    ``on_before_optimizer_step`` follows a completed backward with no zeroing in
+    between; gradients are
     clipped (``configure_gradient_clipping``) after ``on_before_optimizer_step``
     (Lightning #10248), and ``lr_scheduler_step`` comes after the optimizer step."""
     problems: list[str] = []
@@ -264,6 +268,9 @@ def _optimization_order(trace: Trace, scenario: Scenario) -> list[str]:
             h = c.hook
             if h == "on_before_zero_grad" and state != "idle":
                 problems.append(f"optimization: [{i}] on_before_zero_grad inside a backward pass")
+            elif h == "on_before_zero_grad" and backward_done and not stepped:
+                # Zeroing between a backward and the step throws away the gradients just computed.
+                problems.append(f"optimization: [{i}] gradients zeroed after backward, before the optimizer step")
             elif h == "on_before_backward":
                 if state != "idle":
                     problems.append(f"optimization: [{i}] on_before_backward before the previous backward ended")

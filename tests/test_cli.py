@@ -1,0 +1,119 @@
+"""``loophooks check`` / ``spec`` / ``cases``: output and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loophooks.conformance import Report, catalogue
+from loophooks.conformance._cli import main
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _example_adapter_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.delenv("LOOPHOOKS_ADAPTER", raising=False)
+
+
+def _run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_a_conforming_trainer_exits_0_and_writes_json(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    code, out = _run("check", "--device", "cpu", "-k", "predict*", "--json", str(path))
+    assert code == 0, out
+    assert "adapter=engine device=cpu level=strict" in out
+    assert "* predict-cpu" in out and "passed" in out
+    assert out.rstrip().endswith("CONFORMS")
+    report = Report.loads(path.read_text())
+    assert report.ok and report.adapter == "engine"
+    assert [r.id for r in report.results] == ["predict-cpu", "predict-no-return-cpu", "predict-two-loaders-cpu"]
+
+
+def test_a_failing_trainer_exits_1_with_the_divergence_below_the_table() -> None:
+    code, out = _run("check", "--adapter", "example_adapter:make_broken_adapter", "--device", "cpu", "-k", "fault-*")
+    assert code == 1
+    assert "  fault-cpu  failed       training_step raised RuntimeError, but fit() returned normally" in out
+    assert "=== fault-cpu: failed\ntraining_step raised RuntimeError" in out
+    assert out.rstrip().endswith("DOES NOT CONFORM: 1 case(s) failed")
+
+
+def test_a_declared_deviation_exits_0_and_a_stale_one_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps({"deviations": {"fault-cpu": "swallows exceptions"}}))
+    code, out = _run(
+        "check", "--adapter", "example_adapter:make_broken_adapter", "--device", "cpu", "-k", "fault-*",
+        "--deviations", str(path),
+    )
+    assert code == 0, out
+    assert "  fault-cpu  deviation    swallows exceptions" in out
+    code, out = _run("check", "--adapter", "example_adapter:make_adapter", "--device", "cpu", "-k", "fault-*",
+                     "--deviations", str(path))
+    assert code == 1
+    assert "xpassed" in out and "declared a deviation (swallows exceptions) but conforms: remove it from" in out
+
+
+def test_unsupported_cases_are_listed_not_passed() -> None:
+    code, out = _run("check", "--adapter", "example_adapter:make_adapter", "-k", "bf16-*")
+    assert code == 0, out
+    lines = {line.split()[0]: line.split(None, 2)[2] for line in out.splitlines() if line.startswith("  bf16-")}
+    # the example adapter declares cuda; without a GPU that would be the next thing missing
+    assert lines == {"bf16-cpu": "unsupported: needs bf16-mixed", "bf16-cuda": "unsupported: needs bf16-mixed"}
+    assert " unsupported  " in out
+    assert "2 unsupported (2 cases)" in out
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert _run("check", "-k", "no-such-case")[0] == 2
+    assert "no case matches -k 'no-such-case'" in capsys.readouterr().err
+    assert _run("check", "--adapter", "example_adapter:missing", "-k", "fit-cpu")[0] == 2
+    assert "has no attribute 'missing'" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    assert _run("check", "--deviations", str(bad), "-k", "fit-cpu")[0] == 2
+    assert "deviations file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        _run("check", "--level", "loose")
+    assert info.value.code == 2
+
+
+def test_spec_and_cases_print_tables() -> None:
+    code, out = _run("spec", "--group", "checkpoint")
+    assert code == 0
+    assert "on_save_checkpoint" in out and "(checkpoint)" in out
+    code, out = _run("cases")
+    assert code == 0
+    assert out.rstrip().endswith(f"{len(catalogue())} cases; * required")
+
+
+def test_python_dash_m_and_the_console_script() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "loophooks.conformance", "check", "--device", "cpu", "-k", "test-cpu"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "* test-cpu" in result.stdout
+    script = shutil.which("loophooks", path=str(Path(sys.executable).parent))
+    if script is not None:
+        result = subprocess.run([script, "spec"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and "on_train_batch_start" in result.stdout
+
+
+def test_core_level_and_unused_deviations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps({"deviations": {"no-such-case-*": "typo"}}))
+    code, out = _run("check", "--level", "core", "--device", "cpu", "-k", "fit-cpu", "--deviations", str(path))
+    assert code == 0, out
+    assert "level=core" in out
+    assert "deviation 'no-such-case-*' matches no case of the catalogue" in capsys.readouterr().err
