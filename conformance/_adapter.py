@@ -69,6 +69,9 @@ class TrainerSettings(TypedDict, total=False):
     precision: str
     accelerator: str
     devices: int
+    strategy: str
+    """``"ddp"`` for the distributed scenarios (``conformance/_distributed.py``)."""
+    num_nodes: int
     enable_checkpointing: bool
     default_root_dir: str
 

@@ -1,0 +1,131 @@
+"""Validation and test: one loop for both, the stage picks the hook names.
+
+    setup_data                                 # val_dataloader / test_dataloader, once per fit
+    on_{stage}_model_eval                      # model only
+    on_{stage}_start, on_{stage}_epoch_start   # callbacks, then model
+    for each loader, for each batch:
+        on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer
+        on_{stage}_batch_start
+        {stage}_step
+        on_{stage}_batch_end
+    on_{stage}_epoch_end, on_{stage}_end
+    on_{stage}_model_train if overridden, else the model's modes are restored
+
+Inside fit the loop runs under ``torch.no_grad``; ``validate``/``test`` run
+under ``torch.inference_mode``. Nothing runs when every loader gives 0 batches.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+import torch
+from typing_extensions import final
+
+from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
+
+if TYPE_CHECKING:
+    from loophooks.engine._trainer import Trainer
+
+__all__ = ["EvalLoop", "capture_modes", "restore_modes"]
+
+Number = Union[int, float]
+
+
+def capture_modes(module: Any) -> list[tuple[Any, bool]]:
+    if not isinstance(module, torch.nn.Module):
+        return []
+    return [(m, m.training) for m in module.modules()]
+
+
+def restore_modes(modes: list[tuple[Any, bool]]) -> None:
+    for m, training in modes:
+        m.training = training
+
+
+@final
+class EvalLoop:
+    """Runs validation (inside fit or ``validate``) or ``test``."""
+
+    def __init__(self, trainer: Trainer, kind: Literal["validation", "test"]) -> None:
+        self.trainer = trainer
+        self.kind = kind
+        self.loaders: list[Any] | None = None
+        self.max_batches: list[Number] = []
+        self.has_run = False
+        self._step = f"{kind}_step"
+        self._batch_start = f"on_{kind}_batch_start"
+        self._batch_end = f"on_{kind}_batch_end"
+
+    @property
+    def limit(self) -> Number:
+        t = self.trainer
+        return t.limit_val_batches if self.kind == "validation" else t.limit_test_batches
+
+    def setup_data(self) -> None:
+        """Ask for the loaders (once per fit) and count their batches."""
+        trainer = self.trainer
+        if self.loaders is not None and trainer.state.fn == "fit":
+            return
+        if self.limit == 0 or not trainer._dispatch.has(self._step):
+            return
+        source = "val_dataloader" if self.kind == "validation" else "test_dataloader"
+        loaders = as_loader_list(trainer._request_loaders(source), source)
+        self.loaders = loaders
+        option = "limit_val_batches" if self.kind == "validation" else "limit_test_batches"
+        self.max_batches = [num_batches(loader_length(dl), self.limit, option) for dl in loaders]
+
+    def run(self, sanity: bool = False) -> list[dict[str, float]]:
+        trainer = self.trainer
+        grad = torch.no_grad() if trainer.state.fn == "fit" else torch.inference_mode()
+        with grad:
+            return self._run(sanity)
+
+    def _run(self, sanity: bool) -> list[dict[str, float]]:
+        trainer = self.trainer
+        d = trainer._dispatch
+        state = trainer.state
+        strategy = trainer._strategy
+        kind = self.kind
+        self.setup_data()
+        loaders = self.loaders or []
+        max_batches = self.max_batches
+        if sanity:
+            cap = trainer.num_sanity_val_steps
+            max_batches = [b if cap == -1 else min(cap, b) for b in max_batches]
+        if not loaders or sum(max_batches) == 0:
+            return []
+        multi = len(loaders) > 1
+        trainer._check_loader_idx(self._step, multi)
+        step_takes_idx = trainer._takes_batch_idx(self._step)
+        step = d.module_hook
+        modes = capture_modes(trainer.lightning_module)
+        trainer._metrics.reset_epoch()
+        d.module_hook(f"on_{kind}_model_eval")
+        d.hook(f"on_{kind}_start")
+        d.hook(f"on_{kind}_epoch_start")
+        results: list[dict[str, float]] = []
+        for dl_idx, (loader, limit) in enumerate(zip(loaders, max_batches)):
+            state.dataloader_idx = dl_idx
+            if limit == 0:
+                continue
+            for batch_idx, batch in enumerate(BatchIterator(loader, limit)):
+                state.eval_batch_idx = batch_idx
+                batch = trainer._transfer(batch, dl_idx)
+                args: tuple[Any, ...] = (batch, batch_idx, dl_idx) if multi else (batch, batch_idx)
+                d.hook(self._batch_start, *args)
+                step_args = args if step_takes_idx else (batch, *args[2:])
+                output = strategy.step(step, self._step, *step_args)
+                d.hook(self._batch_end, output, *args)
+            if not sanity:
+                self.has_run = True
+        d.hook(f"on_{kind}_epoch_end")
+        trainer._metrics.epoch_end()
+        results = [{k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1} for _ in loaders]
+        d.hook(f"on_{kind}_end")
+        if d.overridden(f"on_{kind}_model_train"):
+            d.module_hook(f"on_{kind}_model_train")
+        else:
+            restore_modes(modes)
+        state.eval_batch_idx = -1
+        return results

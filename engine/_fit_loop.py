@@ -1,0 +1,279 @@
+"""Fit: the sanity check, then epochs until max_epochs, max_steps or should_stop.
+
+    on_sanity_check_start                     # callbacks only; when validation is on
+        validation on num_sanity_val_steps batches (RNG state restored afterwards)
+    on_sanity_check_end
+    train_dataloader
+    on_train_start
+    for each epoch:
+        on_train_epoch_start
+        the epoch's batches (TrainingEpochLoop), with validation when due
+        on_train_epoch_end                    # callbacks, model, then checkpointing/early stopping
+        ReduceLROnPlateau 'epoch' schedulers
+        current_epoch += 1
+    on_train_end
+
+Nothing of this runs when there are no training batches (limit 0, empty loader,
+or no ``training_step``), or when max_epochs/max_steps are already reached.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+import torch
+from typing_extensions import final
+
+from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
+from loophooks.engine._epoch_loop import TrainingEpochLoop
+from loophooks.engine._errors import ConfigurationError
+from loophooks.engine._eval_loop import EvalLoop
+
+if TYPE_CHECKING:
+    from loophooks.engine._trainer import Trainer
+
+__all__ = ["FitLoop", "ResumePoint"]
+
+Number = Union[int, float]
+INF = float("inf")
+
+
+@final
+class ResumePoint:
+    """Where a restored fit continues: from the checkpoint's ``loops`` entry."""
+
+    __slots__ = ("batches_done", "epoch_rng", "mid_epoch", "rng")
+
+    def __init__(self, batches_done: int, mid_epoch: bool, epoch_rng: Any, rng: Any) -> None:
+        self.batches_done = batches_done
+        self.mid_epoch = mid_epoch
+        self.epoch_rng = epoch_rng
+        self.rng = rng
+
+
+def _set_sampler_epoch(loader: Any, epoch: int) -> None:
+    """Tell (distributed) samplers which epoch it is, so shuffling differs per epoch."""
+    outer = getattr(loader, "sampler", None)
+    inner = getattr(getattr(loader, "batch_sampler", None), "sampler", None)
+    for sampler in (outer,) if inner is outer else (outer, inner):  # a DataLoader's two usually are one
+        set_epoch = getattr(sampler, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+
+
+@final
+class FitLoop:
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.loader: Any = None
+        self.max_batches: Number = INF
+        self.val_check_batch: Number = INF
+        self.val_loop = EvalLoop(trainer, "validation")
+        self.epoch_loop = TrainingEpochLoop(trainer, self)
+        self.resume: Optional[ResumePoint] = None
+        self.epoch_rng: Optional[torch.Tensor] = None
+        self.in_epoch_end = False
+        self.validation: Optional[bool] = None
+
+    # --- data ------------------------------------------------------------------------------------------
+    def setup_data(self) -> None:
+        trainer = self.trainer
+        if self.loader is not None:
+            return
+        if trainer.limit_train_batches == 0 or not trainer._dispatch.has("training_step"):
+            return
+        loaders = as_loader_list(trainer._request_loaders("train_dataloader"), "train_dataloader")
+        if not loaders:
+            raise ConfigurationError(
+                "fit needs training data: train_dataloader returned None and no train_dataloaders were passed; "
+                "expected a DataLoader or another iterable"
+            )
+        if len(loaders) != 1:
+            raise ConfigurationError(f"fit takes one training loader; received {len(loaders)}")
+        self.loader = loaders[0]
+        length = loader_length(self.loader)
+        if length == 0:  # the spec's zero-length rule: fit runs, without any training hook; say so
+            warnings.warn(
+                "train_dataloader has 0 batches: fit runs no training epoch (no on_train_start, no training_step)",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.max_batches = num_batches(length, trainer.limit_train_batches, "limit_train_batches")
+        if self.max_batches == 0:
+            return
+        interval = trainer.val_check_interval
+        if isinstance(interval, int) and not isinstance(interval, bool):
+            self.val_check_batch = interval
+            if interval > self.max_batches and trainer.check_val_every_n_epoch is not None and trainer.limit_val_batches:
+                raise ConfigurationError(
+                    f"val_check_interval ({interval}) must not exceed the training batches ({self.max_batches}); "
+                    "set check_val_every_n_epoch=None to count batches across epochs"
+                )
+        elif self.max_batches == INF:
+            if interval != 1.0:
+                raise ConfigurationError("val_check_interval must be 1.0 or an int for a loader without a length")
+            self.val_check_batch = INF
+        else:
+            self.val_check_batch = max(1, int(self.max_batches * interval))
+
+    # --- predicates ------------------------------------------------------------------------------------
+    def done(self) -> bool:
+        trainer = self.trainer
+        state = trainer.state
+        if self.max_batches == 0:
+            return True
+        if trainer.max_steps != -1 and state.global_step >= trainer.max_steps:
+            return True
+        if trainer.max_epochs != -1 and state.epoch >= trainer.max_epochs:
+            return True
+        return state.should_stop
+
+    def should_check_val_epoch(self) -> bool:
+        trainer = self.trainer
+        n = trainer.check_val_every_n_epoch
+        if self.validation is None:  # looked up once per fit: it inspects the model and the datamodule
+            self.validation = trainer._enable_validation()
+        return self.validation and (n is None or (trainer.state.epoch + 1) % n == 0)
+
+    def should_check_val(self) -> bool:
+        """Lightning's ``_should_check_val_fx``, after a training batch."""
+        trainer = self.trainer
+        if not self.validation:  # validation is off for this fit (looked up in run)
+            return False
+        n = trainer.check_val_every_n_epoch
+        if n is not None and (trainer.state.epoch + 1) % n != 0:
+            return False
+        state = trainer.state
+        infinite = self.val_check_batch == INF
+        if state.is_last_batch and infinite:
+            return True
+        if state.should_stop:
+            return True
+        check = state.is_last_batch
+        if isinstance(trainer.limit_train_batches, int) and infinite:
+            check = (state.batch_idx + 1) % trainer.limit_train_batches == 0
+        elif not infinite:
+            current = state.total_batch_idx if trainer.check_val_every_n_epoch is None else state.batch_idx
+            check = (current + 1) % self.val_check_batch == 0
+        return check
+
+    # --- running ---------------------------------------------------------------------------------------
+    def run_validation(self, zero_grad: bool) -> None:
+        trainer = self.trainer
+        state = trainer.state
+        state.stage = "validate"
+        try:
+            if zero_grad:
+                trainer._dispatch.module_hook("on_validation_model_zero_grad")
+            self.val_loop.run()
+        finally:
+            state.stage = "train"
+
+    def run_sanity_check(self) -> None:
+        trainer = self.trainer
+        if not (trainer._enable_validation() and trainer.num_sanity_val_steps != 0):
+            return
+        # A fit resumed mid-epoch continues without one (Lightning's rule; spec/ORDER.md "Where the resumed fit
+        # continues"). Lightning also skips it on end-of-epoch resumes under max_steps: the spec does not.
+        if self.resume is not None and self.resume.mid_epoch:
+            return
+        state = trainer.state
+        d = trainer._dispatch
+        rng = _RngState.capture()
+        state.stage = "sanity_check"
+        try:
+            d.callback_hooks("on_sanity_check_start")
+            self.val_loop.run(sanity=True)
+            d.callback_hooks("on_sanity_check_end")
+        finally:
+            state.stage = "train"
+            rng.restore()
+        trainer._metrics.callback_metrics.clear()
+
+    def run(self) -> None:
+        trainer = self.trainer
+        state = trainer.state
+        d = trainer._dispatch
+        self.setup_data()
+        if self.done() or trainer.limit_train_batches == 0:
+            return
+        torch.set_grad_enabled(True)
+        self.validation = trainer._enable_validation()
+        if self.should_check_val_epoch() and self.val_loop.loaders is None:
+            state.stage = "validate"  # Lightning asks for the loaders here with grad enabled
+            self.val_loop.setup_data()
+            state.stage = "train"
+        d.hook("on_train_start")
+        while not self.done():
+            self.run_epoch()
+        d.hook("on_train_end")
+
+    def run_epoch(self) -> None:
+        trainer = self.trainer
+        state = trainer.state
+        d = trainer._dispatch
+        _set_sampler_epoch(self.loader, state.epoch)
+        resume, self.resume = self.resume, None
+        if resume is not None and resume.mid_epoch:
+            # Continue the interrupted epoch: same shuffling, the consumed batches skipped, then the RNG as saved.
+            state.batches_done = resume.batches_done
+            state.epoch_open = True
+            if resume.epoch_rng is not None:
+                torch.set_rng_state(resume.epoch_rng)
+            self.epoch_rng = torch.get_rng_state()
+            batches = BatchIterator(self.loader, self.max_batches, skip=resume.batches_done)
+            if resume.rng is not None:
+                torch.set_rng_state(resume.rng)
+        else:
+            if resume is not None and resume.rng is not None:
+                torch.set_rng_state(resume.rng)
+            state.batches_done = 0
+            d.hook("on_train_epoch_start")
+            state.epoch_open = True
+            self.epoch_rng = torch.get_rng_state()
+            batches = BatchIterator(self.loader, self.max_batches)
+        trainer._metrics.reset_epoch()
+        self.epoch_loop.run(batches)
+        self.end_epoch()
+
+    def end_epoch(self) -> None:
+        trainer = self.trainer
+        state = trainer.state
+        d = trainer._dispatch
+        self.in_epoch_end = True
+        try:
+            trainer._metrics.epoch_end()
+            d.callback_hooks("on_train_epoch_end", monitoring=False)
+            d.module_hook("on_train_epoch_end")
+            d.callback_hooks("on_train_epoch_end", monitoring=True)
+            if self.epoch_loop.num_ready_batches_reached():
+                self.epoch_loop.update_lr_schedulers("epoch", plateau=True)
+        finally:
+            self.in_epoch_end = False
+        state.epoch += 1
+        state.epoch_open = False
+        state.batches_done = 0
+        state.batch_idx = -1
+
+
+@final
+class _RngState:
+    """The global RNG states, so the sanity check leaves training's randomness untouched."""
+
+    __slots__ = ("cpu", "cuda")
+
+    def __init__(self, cpu: torch.Tensor, cuda: Optional[list[torch.Tensor]]) -> None:
+        self.cpu = cpu
+        self.cuda = cuda
+
+    @classmethod
+    def capture(cls) -> _RngState:
+        started = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+        cuda = torch.cuda.get_rng_state_all() if started else None
+        return cls(torch.get_rng_state(), cuda)
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state_all(self.cuda)

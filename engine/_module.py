@@ -1,0 +1,404 @@
+"""``LoopModule``: an ``nn.Module`` with every hook's default and the helpers hooks use.
+
+A model does not have to subclass it: the engine accepts any ``nn.Module`` with
+the step methods it needs. Hooks a model lacks behave as the defaults here, which
+are the spec's defaults (the dispatcher binds them to the model). The defaults
+use only ``self.trainer`` and the hook's arguments, so they work on any module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from loophooks.spec import DataHooks
+from loophooks.spec._transfer import move_data_to_device
+
+if TYPE_CHECKING:
+    from loophooks.engine._optimization import LoopOptimizer
+    from loophooks.engine._trainer import Trainer
+
+__all__ = ["LoopModule", "clip_gradients"]
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    """``move_data_to_device``, with a fast path for the common batch that is already there.
+
+    A tensor, or a tuple/list of tensors, already on ``device`` is returned as it
+    is (moving would rebuild an equal container); anything else is moved.
+    """
+    if isinstance(batch, (tuple, list)):
+        for item in batch:
+            if not (isinstance(item, Tensor) and item.device == device):
+                return move_data_to_device(batch, device)
+        return batch
+    if isinstance(batch, Tensor) and batch.device == device:
+        return batch
+    return move_data_to_device(batch, device)
+
+
+def clip_gradients(
+    trainer: Trainer,
+    optimizer: Optimizer,
+    gradient_clip_val: Optional[Union[int, float]] = None,
+    gradient_clip_algorithm: Optional[str] = None,
+) -> None:
+    """Clip the gradients of ``optimizer``'s parameters; ``None`` means the Trainer's setting."""
+    if gradient_clip_val is None:
+        gradient_clip_val = trainer.gradient_clip_val
+    if gradient_clip_algorithm is None:
+        gradient_clip_algorithm = trainer.gradient_clip_algorithm or "norm"
+    if not gradient_clip_val or gradient_clip_val <= 0:
+        return
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if gradient_clip_algorithm == "value":
+        torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
+    elif gradient_clip_algorithm == "norm":
+        torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+    else:
+        raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value'; received {gradient_clip_algorithm!r}")
+
+
+class LoopModule(nn.Module):
+    """Convenience base for models: hook defaults plus ``trainer``, ``log``, ``optimizers()`` and friends.
+
+    Set ``self.automatic_optimization = False`` to step optimizers yourself in
+    ``training_step`` with :meth:`manual_backward` and ``self.optimizers()``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._trainer: Trainer | None = None
+        self.automatic_optimization: bool = True
+
+    # --- what hooks read -------------------------------------------------------------------------
+    @property
+    def trainer(self) -> Trainer:
+        if self._trainer is None:
+            raise RuntimeError(f"{type(self).__name__} is not attached to a Trainer")
+        return self._trainer
+
+    @trainer.setter
+    def trainer(self, trainer: Trainer | None) -> None:
+        self._trainer = trainer
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    @property
+    def current_epoch(self) -> int:
+        return self._trainer.current_epoch if self._trainer is not None else 0
+
+    @property
+    def global_step(self) -> int:
+        return self._trainer.global_step if self._trainer is not None else 0
+
+    def optimizers(self) -> Union[LoopOptimizer, list[LoopOptimizer]]:
+        """The optimizers from ``configure_optimizers``: one, or a list when there are several."""
+        opts = self.trainer._strategy.loop_optimizers
+        return opts[0] if len(opts) == 1 else list(opts)
+
+    def lr_schedulers(self) -> Any:
+        """The schedulers from ``configure_optimizers``: None, one, or a list."""
+        scheds = [c.scheduler for c in self.trainer.lr_scheduler_configs]
+        if not scheds:
+            return None
+        return scheds[0] if len(scheds) == 1 else scheds
+
+    def manual_backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        """Backward for manual optimization, with the hooks and the precision's scaling."""
+        self.trainer._strategy.backward(loss, None, *args, **kwargs)
+
+    def log(
+        self,
+        name: str,
+        value: Any,
+        prog_bar: bool = False,
+        logger: bool = True,
+        on_step: Optional[bool] = None,
+        on_epoch: Optional[bool] = None,
+        reduce_fx: str = "mean",
+        batch_size: Optional[int] = None,
+        sync_dist: bool = False,
+        **_: Any,
+    ) -> None:
+        """Record a scalar into ``trainer.callback_metrics`` (per step, or averaged over the epoch).
+
+        ``sync_dist=True`` averages it over the processes of a distributed run.
+        """
+        trainer = self._trainer
+        if trainer is None:
+            return
+        trainer._metrics.log(
+            name, value, on_step=on_step, on_epoch=on_epoch, prog_bar=prog_bar, batch_size=batch_size, sync_dist=sync_dist
+        )
+
+    def log_dict(self, dictionary: Mapping[str, Any], **kwargs: Any) -> None:
+        for name, value in dictionary.items():
+            self.log(name, value, **kwargs)
+
+    def clip_gradients(
+        self,
+        optimizer: Optimizer,
+        gradient_clip_val: Optional[Union[int, float]] = None,
+        gradient_clip_algorithm: Optional[str] = None,
+    ) -> None:
+        clip_gradients(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
+        """Lightning's default: the model applied to the batch."""
+        return self(batch)
+
+    # --- ModelHooks ------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        pass
+
+    def on_fit_end(self) -> None:
+        pass
+
+    def on_train_start(self) -> None:
+        pass
+
+    def on_train_end(self) -> None:
+        pass
+
+    def on_validation_start(self) -> None:
+        pass
+
+    def on_validation_end(self) -> None:
+        pass
+
+    def on_test_start(self) -> None:
+        pass
+
+    def on_test_end(self) -> None:
+        pass
+
+    def on_predict_start(self) -> None:
+        pass
+
+    def on_predict_end(self) -> None:
+        pass
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> Optional[int]:
+        pass
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        pass
+
+    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        pass
+
+    def on_validation_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        pass
+
+    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        pass
+
+    def on_test_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        pass
+
+    def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        pass
+
+    def on_predict_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        pass
+
+    def on_validation_model_zero_grad(self) -> None:
+        self.zero_grad(set_to_none=True)
+
+    def on_validation_model_eval(self) -> None:
+        self.trainer.model.eval()
+
+    def on_validation_model_train(self) -> None:
+        self.trainer.model.train()
+
+    def on_test_model_eval(self) -> None:
+        self.trainer.model.eval()
+
+    def on_test_model_train(self) -> None:
+        self.trainer.model.train()
+
+    def on_predict_model_eval(self) -> None:
+        self.trainer.model.eval()
+
+    def on_train_epoch_start(self) -> None:
+        pass
+
+    def on_train_epoch_end(self) -> None:
+        pass
+
+    def on_validation_epoch_start(self) -> None:
+        pass
+
+    def on_validation_epoch_end(self) -> None:
+        pass
+
+    def on_test_epoch_start(self) -> None:
+        pass
+
+    def on_test_epoch_end(self) -> None:
+        pass
+
+    def on_predict_epoch_start(self) -> None:
+        pass
+
+    def on_predict_epoch_end(self) -> None:
+        pass
+
+    def on_before_zero_grad(self, optimizer: Optimizer) -> None:
+        pass
+
+    def on_before_backward(self, loss: Tensor) -> None:
+        pass
+
+    def on_after_backward(self) -> None:
+        pass
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        pass
+
+    def configure_sharded_model(self) -> None:
+        pass
+
+    def configure_model(self) -> None:
+        pass
+
+    # --- DataHooks -------------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        pass
+
+    def setup(self, stage: str) -> None:
+        pass
+
+    def teardown(self, stage: str) -> None:
+        pass
+
+    def train_dataloader(self) -> Any:
+        raise NotImplementedError("train_dataloader is not implemented")
+
+    def val_dataloader(self) -> Any:
+        raise NotImplementedError("val_dataloader is not implemented")
+
+    def test_dataloader(self) -> Any:
+        raise NotImplementedError("test_dataloader is not implemented")
+
+    def predict_dataloader(self) -> Any:
+        raise NotImplementedError("predict_dataloader is not implemented")
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        # _to_device's fast path, inlined (this runs for every batch)
+        if type(batch) is tuple or type(batch) is list:
+            for item in batch:
+                if not (isinstance(item, Tensor) and item.device == device):
+                    return move_data_to_device(batch, device)
+            return batch
+        return _to_device(batch, device)
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return batch
+
+    # --- CheckpointHooks -------------------------------------------------------------------------
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        pass
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        pass
+
+    # --- what the loop calls for optimization ----------------------------------------------------
+    def configure_callbacks(self) -> Any:
+        return []
+
+    def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        loss.backward(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def optimizer_step(
+        self,
+        epoch: int,
+        batch_idx: int,
+        optimizer: Any,
+        optimizer_closure: Optional[Callable[[], Any]] = None,
+    ) -> None:
+        optimizer.step(closure=optimizer_closure)
+
+    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: Optimizer) -> None:
+        optimizer.zero_grad()
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Optional[Any]) -> None:
+        if metric is None:
+            scheduler.step()
+        else:
+            scheduler.step(metric)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: Optimizer,
+        gradient_clip_val: Optional[Union[int, float]] = None,
+        gradient_clip_algorithm: Optional[str] = None,
+    ) -> None:
+        if gradient_clip_val is None and not self.trainer.gradient_clip_val:
+            return  # nothing to clip: skip the attribute look-ups below (this runs every step)
+        clip = getattr(self, "clip_gradients", None)
+        if clip is not None:
+            clip(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        else:
+            clip_gradients(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+
+def _register() -> None:
+    from loophooks.spec import register_base
+
+    register_base(LoopModule)
+
+
+_register()
+
+
+class LoopDataModule(DataHooks):
+    """Convenience base for datamodules: the data hooks you override, plus ``state_dict``/``load_state_dict``.
+
+    The engine asks the datamodule for loaders and batch-transfer hooks it
+    overrides; everything else falls back to the model, as in Lightning.
+    """
+
+    prepare_data_per_node: bool = True
+
+    def __init__(self) -> None:
+        self.trainer: Any = None
+
+    def prepare_data(self) -> None:
+        pass
+
+    def setup(self, stage: str) -> None:
+        pass
+
+    def teardown(self, stage: str) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass
+
+    def on_exception(self, exception: BaseException) -> None:
+        pass
+
+
+def _register_datamodule() -> None:
+    from loophooks.spec import register_base
+
+    register_base(LoopDataModule)
+
+
+_register_datamodule()

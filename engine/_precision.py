@@ -1,0 +1,116 @@
+"""Precision: the autocast context for steps, loss scaling for 16-bit, and how an optimizer steps.
+
+The hook contracts hold in every precision: ``on_before_backward`` receives the
+loss that backward runs on (scaled under ``16-mixed``), ``on_before_optimizer_step``
+sees unscaled gradients, and clipping runs on unscaled gradients after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import torch
+from torch.optim import Optimizer
+from typing_extensions import final
+
+from loophooks.engine._errors import ConfigurationError
+
+__all__ = ["PRECISIONS", "Precision"]
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+_ALIASES = {"32": "32-true", 32: "32-true", "bf16": "bf16-mixed", "16": "16-mixed", 16: "16-mixed"}
+
+
+_CLOSURE_FIRST: dict[type, bool] = {}
+
+
+def _closure_first(cls: type) -> bool:
+    """Whether ``cls.step(closure)`` is known to call the closure exactly once, before anything else.
+
+    True for torch's own optimizers except LBFGS (which calls it repeatedly); False for
+    any other optimizer, which then gets the closure itself, as in Lightning.
+    """
+    known = _CLOSURE_FIRST.get(cls)
+    if known is None:
+        step = getattr(cls, "step", None)
+        module = getattr(step, "__module__", "") or ""
+        known = _CLOSURE_FIRST[cls] = module.startswith("torch.optim.") and not issubclass(cls, torch.optim.LBFGS)
+    return known
+
+
+@final
+class Precision:
+    """One of ``32-true``, ``bf16-mixed`` (autocast to bfloat16) and ``16-mixed`` (float16 autocast + GradScaler)."""
+
+    __slots__ = ("autocast", "precision", "scaler")
+
+    def __init__(self, precision: str | int, device: torch.device) -> None:
+        name = _ALIASES.get(precision, precision)
+        if name not in PRECISIONS:
+            raise ConfigurationError(f"Trainer(precision=...) must be one of {PRECISIONS}; received {precision!r}")
+        self.precision: str = str(name)
+        self.autocast: Optional[torch.autocast] = None
+        self.scaler: Optional[torch.amp.GradScaler] = None
+        if name == "bf16-mixed":
+            self.autocast = torch.autocast(device.type, dtype=torch.bfloat16)
+        elif name == "16-mixed":
+            self.autocast = torch.autocast(device.type, dtype=torch.float16)
+            self.scaler = torch.amp.GradScaler(device.type)
+
+    def scale(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss that backward runs on."""
+        return loss if self.scaler is None else self.scaler.scale(loss)
+
+    def optimizer_step(
+        self,
+        optimizer: Optimizer,
+        closure: Callable[[], Any],
+        after_closure: Callable[[Optimizer], None],
+        skip_if_no_loss: bool,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``closure`` (step + backward), then ``after_closure`` (hooks, clipping), then step.
+
+        Without a scaler the closure goes to ``optimizer.step`` so closure-driven
+        optimizers (LBFGS) work. With a scaler the gradients are unscaled between
+        closure and ``after_closure``; a closure that produced no loss (the step
+        was skipped) skips unscaling and stepping, as Lightning does.
+        """
+        scaler = self.scaler
+        if scaler is None:
+            first = _CLOSURE_FIRST.get(type(optimizer))
+            if first is None:
+                first = _closure_first(type(optimizer))
+            if first:
+                # The same order as step(closure): torch's optimizers call the closure once, first thing,
+                # and we save the closure wrapping and step's enable_grad context on every step.
+                result = closure()
+                after_closure(optimizer)
+                optimizer.step(**kwargs)
+                return result
+
+            def wrapped() -> Any:
+                result = closure()
+                after_closure(optimizer)
+                return result
+
+            return optimizer.step(closure=wrapped, **kwargs)
+        if isinstance(optimizer, torch.optim.LBFGS):
+            raise ConfigurationError("precision='16-mixed' cannot step torch.optim.LBFGS")
+        result = closure()
+        skip = result is None and skip_if_no_loss
+        if not skip:
+            scaler.unscale_(optimizer)
+        after_closure(optimizer)
+        if skip:
+            return result
+        out = scaler.step(optimizer, **kwargs)
+        scaler.update()
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scaler.state_dict() if self.scaler is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)
