@@ -24,7 +24,7 @@ def build_tree(dest: Path) -> Path:
     """Lay out ``dest/loophooks`` as installed; return ``dest`` (the folder to put on the search path)."""
     pkg = dest / "loophooks"
     pkg.mkdir(parents=True, exist_ok=True)
-    for entry in (ROOT / "loophooks").iterdir():
+    for entry in (ROOT / "src" / "loophooks").iterdir():
         if entry.name != "__pycache__":
             _link(entry, pkg / entry.name)
     for name, folder in MAPPING.items():
