@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, TextIO
@@ -30,7 +31,16 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="'engine' (default), 'lightning', or 'package.module:factory' (default: $LOOPHOOKS_ADAPTER or engine)",
     )
-    check.add_argument("--device", choices=("cpu", "cuda", "all"), default="all", help="devices to run cases on")
+    check.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "all"),
+        default="auto",
+        help="devices to run cases on: auto (default) is cpu, plus cuda when a GPU is present; all lists cuda"
+        " cases as unsupported where there is none",
+    )
+    check.add_argument(
+        "--show-warnings", action="store_true", help="show the warnings the trainer under test raises (hidden by default)"
+    )
     check.add_argument("--level", choices=("strict", "core"), default="strict", help="what to compare (default strict)")
     check.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the report as JSON")
     check.add_argument(
@@ -48,9 +58,20 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     from loophooks.conformance._runner import check
     from loophooks.conformance.adapters._registry import AdapterError
 
-    devices = ("cpu", "cuda") if args.device == "all" else (args.device,)
+    if args.device == "auto":
+        import torch
+
+        devices: tuple[str, ...] = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+    else:
+        devices = ("cpu", "cuda") if args.device == "all" else (args.device,)
     try:
-        report = check(args.adapter, devices=devices, level=args.level, deviations=args.deviations, pattern=args.pattern)
+        with warnings.catch_warnings():
+            # Scenarios provoke warnings on purpose (empty loaders, say); they would bury the table.
+            if not args.show_warnings:
+                warnings.simplefilter("ignore")
+            report = check(
+                args.adapter, devices=devices, level=args.level, deviations=args.deviations, pattern=args.pattern
+            )
     except (AdapterError, ValueError) as error:
         print(f"loophooks check: {error}", file=sys.stderr)
         return EXIT_USAGE

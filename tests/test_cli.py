@@ -65,13 +65,22 @@ def test_a_declared_deviation_exits_0_and_a_stale_one_exits_1(tmp_path: Path) ->
 
 
 def test_unsupported_cases_are_listed_not_passed() -> None:
-    code, out = _run("check", "--adapter", "example_adapter:make_adapter", "-k", "bf16-*")
+    code, out = _run("check", "--adapter", "example_adapter:make_adapter", "--device", "all", "-k", "bf16-*")
     assert code == 0, out
     lines = {line.split()[0]: line.split(None, 2)[2] for line in out.splitlines() if line.startswith("  bf16-")}
     # the example adapter declares cuda; without a GPU that would be the next thing missing
     assert lines == {"bf16-cpu": "unsupported: needs bf16-mixed", "bf16-cuda": "unsupported: needs bf16-mixed"}
     assert " unsupported  " in out
     assert "2 unsupported (2 cases)" in out
+
+
+def test_default_device_runs_only_what_this_machine_has() -> None:
+    import torch
+
+    code, out = _run("check", "-k", "fit-no-val-*")
+    assert code == 0, out
+    assert ("fit-no-val-cuda" in out) == torch.cuda.is_available()
+    assert "fit-no-val-cpu" in out
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
