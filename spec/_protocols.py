@@ -209,7 +209,10 @@ class EvalModeHooks(Protocol):
     """How the model enters and leaves evaluation."""
 
     def on_validation_model_zero_grad(self) -> None:
-        """Called inside ``fit`` just before each validation run (the sanity check included), to free gradients.
+        """Called inside ``fit`` just before each validation run that follows training, to free gradients.
+
+        Not called before the sanity check, which runs before any gradient exists;
+        called even when that validation run has no batches.
 
         Gradients left from training would otherwise occupy memory during
         validation. The default zeroes them, setting them to ``None``.
@@ -389,9 +392,9 @@ class DataPreparationHooks(Protocol):
     def setup(self, stage: str) -> None:
         """Called on every process at the beginning of an entry point, after ``prepare_data``.
 
-        ``stage`` is ``"fit"``, ``"validate"``, ``"test"`` or ``"predict"``. Callbacks'
-        ``setup`` runs first, then the datamodule's, then the model's. A good place to
-        build layers that depend on the data.
+        ``stage`` is ``"fit"``, ``"validate"``, ``"test"`` or ``"predict"``. The
+        datamodule's ``setup`` runs first, then the callbacks', then the model's. A
+        good place to build layers that depend on the data.
         """
         return None
 
@@ -652,17 +655,18 @@ class Callback(Protocol):
 
     For an event that both have, a callback's hook runs before the model's, and
     callbacks run in the trainer's order (model-returned callbacks after the
-    trainer's, checkpoint callbacks last). The one exception is
-    ``on_load_checkpoint``: the model's runs first. ``trainer`` is the trainer,
+    trainer's, checkpoint callbacks last). The exceptions: ``on_load_checkpoint``
+    runs the model's first; ``setup`` and ``teardown`` run the datamodule's before
+    the callbacks'. ``trainer`` is the trainer,
     ``pl_module`` the user's model (the name is Lightning's).
     """
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        """At the beginning of every entry point, before the datamodule's and the model's ``setup``."""
+        """At the beginning of every entry point, after the datamodule's ``setup`` and before the model's."""
         return None
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        """At the end of every entry point, before the model's and datamodule's ``teardown``."""
+        """At the end of every entry point, after the datamodule's ``teardown`` and before the model's."""
         return None
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
