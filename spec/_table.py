@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Literal, Optional, Union
 
@@ -125,12 +126,13 @@ class Hook:
     contract: Any = None
     datamodule: bool = False
 
-    @property
+    @cached_property
     def return_contract(self) -> Any:
         return self.returns if self.contract is None else self.contract
 
-    @property
+    @cached_property
     def param_names(self) -> tuple[str, ...]:
+        # Cached: the dispatcher reads it on every checked call.
         return tuple(p.name for p in self.params)
 
 

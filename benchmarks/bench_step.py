@@ -1,0 +1,37 @@
+"""Per-step overhead: the engine against a hand-written loop and Lightning, same DataLoader.
+
+A step is timed between batch fetches, after a warm-up (see ``_harness``). Each
+round of every benchmark here is paired with a round of the hand-written loop, so
+``extra_info["ratio_median"]`` is the loop's cost relative to the bare loop under
+the same load; the hand loop paired with itself shows the noise floor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from _harness import measure, scaled, step_run
+
+# Steps per round: enough that the start-up is far away and a round lasts well over
+# the timer's resolution, few enough that rounds stay short. The first WARMUP steps
+# of each round are not counted.
+STEPS = {"tiny": scaled(300, 12), "mlp": scaled(60, 6)}
+WARMUP = {"tiny": scaled(20, 2), "mlp": scaled(5, 1)}
+ROUNDS = {"tiny": 30, "mlp": 8}
+
+LOOPS = ["hand", "engine", "engine_checked", pytest.param("lightning", marks=pytest.mark.lightning)]
+
+
+@pytest.mark.parametrize("size", ["tiny", "mlp"])
+@pytest.mark.parametrize("loop", LOOPS)
+def bench_step(benchmark: Any, request: pytest.FixtureRequest, loop: str, size: str) -> None:
+    if loop == "lightning":
+        request.getfixturevalue("lightning")
+    benchmark.group = f"step-{size}"
+    measure(
+        benchmark,
+        lambda: step_run(loop, size, STEPS[size], WARMUP[size]),
+        baseline=lambda: step_run("hand", size, STEPS[size], WARMUP[size]),
+        rounds=ROUNDS[size],
+    )
