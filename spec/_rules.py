@@ -228,7 +228,15 @@ def _batch_pairs(trace: Trace, scenario: Scenario) -> list[str]:
 
 
 _SKIP_ALLOWED_AFTER: Final = frozenset(
-    {"on_train_batch_start", "lr_scheduler_step", "on_train_epoch_end", "on_exception"}
+    {
+        "on_train_batch_start",
+        "lr_scheduler_step",
+        "on_train_epoch_end",
+        "on_exception",
+        # a checkpoint callback saving in its on_train_epoch_end, which runs before the module's
+        "state_dict",
+        "on_save_checkpoint",
+    }
 )
 
 
