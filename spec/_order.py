@@ -96,6 +96,13 @@ _EXCEPTION: Final[dict[str, Any]] = {"exception": "RuntimeError"}
 _BEFORE_TRANSFER: Final = frozenset({"on_before_batch_transfer", "transfer_batch_to_device"})
 
 
+_EVAL_LOADERS: Final = {
+    "val_dataloader": lambda s: (s.val_batches, s.limit_val_batches),
+    "test_dataloader": lambda s: (s.test_batches, s.limit_test_batches),
+    "predict_dataloader": lambda s: (s.predict_batches, s.limit_predict_batches),
+}
+
+
 class _FaultRaised(Exception):
     """The scenario's fault fired in the hook just written: the run stops here."""
 
@@ -189,8 +196,19 @@ class _Writer:
             self._write(hook, "datamodule", args)
 
     def data(self, hook: str, **args: Any) -> None:
-        """A data hook: the datamodule's when there is one, else the module's."""
+        """A data hook: the datamodule's when there is one, else the module's.
+
+        A dataloader's limit is applied when the loader is requested, as a trainer
+        does: a limit that selects no batch is an error there, before anything
+        that follows (a fault in the first training step, say) can happen.
+        """
         self._write(hook, "datamodule" if self.scenario.datamodule else "module", args)
+        s = self.scenario
+        if hook == "train_dataloader":
+            _arith.limit_batches(s.train_batches, s.limit_train_batches)
+        elif hook in _EVAL_LOADERS:
+            lengths, limit = _EVAL_LOADERS[hook](s)
+            _arith.eval_batches(lengths, limit)
 
 
 def expected_calls(scenario: Scenario, *, exact: bool = False) -> list[Call]:

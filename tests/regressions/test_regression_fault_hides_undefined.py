@@ -29,7 +29,6 @@ def test_without_the_fault_the_scenario_is_undefined() -> None:
         expected_calls(SCENARIO)
 
 
-@pytest.mark.xfail(strict=True, reason="spec/_order.py checks the validation limit only when it reaches validation")
 def test_with_a_fault_the_scenario_is_still_undefined() -> None:
     with pytest.raises(ValueError, match="selects no batch"):
         expected_calls(SCENARIO.with_(fault=Fault("training_step", 0, 0)))
