@@ -66,7 +66,9 @@ class Call:
     ``None`` for calls without a batch, or where the spec leaves it free."""
 
     def matches(self, actual: Call) -> bool:
-        """Whether ``actual`` (a recorded call) satisfies this expected call."""
+        """Whether ``actual`` (a recorded call) satisfies this expected call: same hook, target and
+        argument names, equal values (:data:`ANY` matches any), and mode, grad and device where this
+        call fixes them."""
         if self.hook != actual.hook or self.target != actual.target:
             return False
         if self.training is not None and self.training != actual.training:
@@ -75,10 +77,11 @@ class Call:
             return False
         if self.device is not None and self.device != actual.device:
             return False
-        for name, value in self.args.items():
-            if name not in actual.args or not (value == actual.args[name]):
-                return False
-        return True
+        # The same argument names, not a subset: an argument the spec says is not passed
+        # (``dataloader_idx`` with a single loader) must not be passed.
+        if self.args.keys() != actual.args.keys():
+            return False
+        return all(value == actual.args[name] for name, value in self.args.items())
 
     def __str__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
