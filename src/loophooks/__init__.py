@@ -15,28 +15,28 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explicit re-exports (`X as X`) for type checkers; at runtime, __getattr__ below
     from loophooks.engine import (
-        Callback,
-        EarlyStopping,
-        LoopDataModule,
-        LoopModule,
-        ModelCheckpoint,
-        Trainer,
+        Callback as Callback,
+        EarlyStopping as EarlyStopping,
+        LoopDataModule as LoopDataModule,
+        LoopModule as LoopModule,
+        ModelCheckpoint as ModelCheckpoint,
+        Trainer as Trainer,
     )
     from loophooks.spec import (
-        CALLBACK_HOOKS,
-        HOOKS,
-        SPEC_VERSION,
-        CheckpointHooks,
-        DataHooks,
-        HookContractError,
-        HookSignatureError,
-        HookSignatureWarning,
-        ModelHooks,
-        Scenario,
-        expected_calls,
-        set_checks,
+        CALLBACK_HOOKS as CALLBACK_HOOKS,
+        HOOKS as HOOKS,
+        SPEC_VERSION as SPEC_VERSION,
+        CheckpointHooks as CheckpointHooks,
+        DataHooks as DataHooks,
+        HookContractError as HookContractError,
+        HookSignatureError as HookSignatureError,
+        HookSignatureWarning as HookSignatureWarning,
+        ModelHooks as ModelHooks,
+        Scenario as Scenario,
+        expected_calls as expected_calls,
+        set_checks as set_checks,
     )
 
 __version__ = "0.1.0"
@@ -62,7 +62,27 @@ _HOME = {
     "set_checks": "loophooks.spec",
 }
 
-__all__ = sorted(_HOME) + ["__version__"]
+__all__ = [
+    "CALLBACK_HOOKS",
+    "Callback",
+    "CheckpointHooks",
+    "DataHooks",
+    "EarlyStopping",
+    "HOOKS",
+    "HookContractError",
+    "HookSignatureError",
+    "HookSignatureWarning",
+    "LoopDataModule",
+    "LoopModule",
+    "ModelCheckpoint",
+    "ModelHooks",
+    "SPEC_VERSION",
+    "Scenario",
+    "Trainer",
+    "expected_calls",
+    "set_checks",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
