@@ -24,9 +24,10 @@ callbacks (checkpointing, early stopping). Callers pick the matching method.
 
 from __future__ import annotations
 
+import dis
 from collections.abc import Mapping
 from types import MethodType
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Final, Optional
 
 from typing_extensions import final
 
@@ -42,25 +43,24 @@ __all__ = ["Dispatcher", "is_overridden"]
 _Fn = Callable[..., Any]
 
 
-def _nothing() -> None:
-    pass
-
-
-def _nothing_doc() -> None:
-    """Docstring."""
-
-
-def _ellipsis() -> None:
-    ...
-
-
-_EMPTY_CODES = frozenset(f.__code__.co_code for f in (_nothing, _nothing_doc, _ellipsis))
+# What a body that does nothing compiles to, by Python version: ``pass``, ``...``, a docstring
+# and ``return None`` all load None and return it (the constant's index varies, so compare values).
+_NOTHING: Final = ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
+_IGNORED_OPS: Final = frozenset({"RESUME", "NOP", "CACHE"})
 
 
 def _does_nothing(fn: Any) -> bool:
-    """Whether ``fn``'s body is only ``pass``, ``...`` or a docstring (it returns None, touches nothing)."""
+    """Whether ``fn``'s body only returns None (``pass``, ``...``, a docstring, ``return None``)."""
     code = getattr(getattr(fn, "__func__", fn), "__code__", None)
-    return code is not None and code.co_code in _EMPTY_CODES
+    if code is None:
+        return False
+    ops = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in _IGNORED_OPS]
+    return ops in _NOTHING
+
+
+def _default(name: str) -> Any:
+    """LoopModule's implementation of ``name``: its own, or the spec's default it inherits."""
+    return getattr(LoopModule, name, None)
 
 
 def is_overridden(obj: object, name: str) -> bool:
@@ -174,7 +174,7 @@ class Dispatcher:
             return getattr(module, name)  # type: ignore[no-any-return]
         if override_only:
             return None
-        default = LoopModule.__dict__.get(name)
+        default = _default(name)
         if default is None:
             # A step method the model lacks: the loop checks for it before it needs it.
             return None
@@ -195,12 +195,12 @@ class Dispatcher:
         fn = self._mod.get(name)
         if fn is None:
             return True
-        return identity and getattr(fn, "__func__", None) is LoopModule.__dict__.get(name)
+        return identity and getattr(fn, "__func__", None) is _default(name)
 
     def is_builtin_default(self, name: str) -> bool:
         """Whether the model's ``name`` resolved to :class:`LoopModule`'s default (or to nothing)."""
         fn = self._mod.get(name)
-        return fn is None or getattr(fn, "__func__", None) is LoopModule.__dict__.get(name)
+        return fn is None or getattr(fn, "__func__", None) is _default(name)
 
     def overridden(self, name: str) -> bool:
         return is_overridden(self.module, name)

@@ -15,30 +15,19 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from loophooks.spec import DataHooks
-from loophooks.spec._transfer import move_data_to_device
+from loophooks.spec import (
+    CheckpointHooks,
+    ConfigureCallbacks,
+    DataHooks,
+    ModelHooks,
+    OptimizationMethods,
+)
 
 if TYPE_CHECKING:
     from loophooks.engine._optimization import LoopOptimizer
     from loophooks.engine._trainer import Trainer
 
-__all__ = ["LoopModule", "clip_gradients"]
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    """``move_data_to_device``, with a fast path for the common batch that is already there.
-
-    A tensor, or a tuple/list of tensors, already on ``device`` is returned as it
-    is (moving would rebuild an equal container); anything else is moved.
-    """
-    if isinstance(batch, (tuple, list)):
-        for item in batch:
-            if not (isinstance(item, Tensor) and item.device == device):
-                return move_data_to_device(batch, device)
-        return batch
-    if isinstance(batch, Tensor) and batch.device == device:
-        return batch
-    return move_data_to_device(batch, device)
+__all__ = ["LoopDataModule", "LoopModule", "clip_gradients"]
 
 
 def clip_gradients(
@@ -63,8 +52,11 @@ def clip_gradients(
         raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value'; received {gradient_clip_algorithm!r}")
 
 
-class LoopModule(nn.Module):
-    """Convenience base for models: hook defaults plus ``trainer``, ``log``, ``optimizers()`` and friends.
+class LoopModule(nn.Module, ModelHooks, DataHooks, CheckpointHooks, OptimizationMethods, ConfigureCallbacks):
+    """Convenience base for models: the spec's hook defaults plus ``trainer``, ``log``, ``optimizers()`` and friends.
+
+    Every hook's default is inherited from the spec's Protocols (the hook table's
+    one implementation); LoopModule only adds what needs a trainer.
 
     Set ``self.automatic_optimization = False`` to step optimizers yourself in
     ``training_step`` with :meth:`manual_backward` and ``self.optimizers()``.
@@ -156,189 +148,10 @@ class LoopModule(nn.Module):
         """Lightning's default: the model applied to the batch."""
         return self(batch)
 
-    # --- ModelHooks ------------------------------------------------------------------------------
-    def on_fit_start(self) -> None:
-        pass
-
-    def on_fit_end(self) -> None:
-        pass
-
-    def on_train_start(self) -> None:
-        pass
-
-    def on_train_end(self) -> None:
-        pass
-
-    def on_validation_start(self) -> None:
-        pass
-
-    def on_validation_end(self) -> None:
-        pass
-
-    def on_test_start(self) -> None:
-        pass
-
-    def on_test_end(self) -> None:
-        pass
-
-    def on_predict_start(self) -> None:
-        pass
-
-    def on_predict_end(self) -> None:
-        pass
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> Optional[int]:
-        pass
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        pass
-
-    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        pass
-
-    def on_validation_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        pass
-
-    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        pass
-
-    def on_test_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        pass
-
-    def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        pass
-
-    def on_predict_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        pass
-
-    def on_validation_model_zero_grad(self) -> None:
-        self.zero_grad(set_to_none=True)
-
-    def on_validation_model_eval(self) -> None:
-        self.trainer.model.eval()
-
-    def on_validation_model_train(self) -> None:
-        self.trainer.model.train()
-
-    def on_test_model_eval(self) -> None:
-        self.trainer.model.eval()
-
-    def on_test_model_train(self) -> None:
-        self.trainer.model.train()
-
-    def on_predict_model_eval(self) -> None:
-        self.trainer.model.eval()
-
-    def on_train_epoch_start(self) -> None:
-        pass
-
-    def on_train_epoch_end(self) -> None:
-        pass
-
-    def on_validation_epoch_start(self) -> None:
-        pass
-
-    def on_validation_epoch_end(self) -> None:
-        pass
-
-    def on_test_epoch_start(self) -> None:
-        pass
-
-    def on_test_epoch_end(self) -> None:
-        pass
-
-    def on_predict_epoch_start(self) -> None:
-        pass
-
-    def on_predict_epoch_end(self) -> None:
-        pass
-
-    def on_before_zero_grad(self, optimizer: Optimizer) -> None:
-        pass
-
-    def on_before_backward(self, loss: Tensor) -> None:
-        pass
-
-    def on_after_backward(self) -> None:
-        pass
-
-    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
-        pass
-
-    def configure_sharded_model(self) -> None:
-        pass
-
-    def configure_model(self) -> None:
-        pass
-
-    # --- DataHooks -------------------------------------------------------------------------------
-    def prepare_data(self) -> None:
-        pass
-
-    def setup(self, stage: str) -> None:
-        pass
-
-    def teardown(self, stage: str) -> None:
-        pass
-
-    def train_dataloader(self) -> Any:
-        raise NotImplementedError("train_dataloader is not implemented")
-
-    def val_dataloader(self) -> Any:
-        raise NotImplementedError("val_dataloader is not implemented")
-
-    def test_dataloader(self) -> Any:
-        raise NotImplementedError("test_dataloader is not implemented")
-
-    def predict_dataloader(self) -> Any:
-        raise NotImplementedError("predict_dataloader is not implemented")
-
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # _to_device's fast path, inlined (this runs for every batch)
-        if type(batch) is tuple or type(batch) is list:
-            for item in batch:
-                if not (isinstance(item, Tensor) and item.device == device):
-                    return move_data_to_device(batch, device)
-            return batch
-        return _to_device(batch, device)
-
-    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        return batch
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        return batch
-
-    # --- CheckpointHooks -------------------------------------------------------------------------
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        pass
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        pass
-
-    # --- what the loop calls for optimization ----------------------------------------------------
-    def configure_callbacks(self) -> Any:
-        return []
-
+    # --- what the loop calls, where LoopModule knows more than the spec's defaults -----------------
     def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        """The spec's default, passing on what ``manual_backward`` was given (``retain_graph``, ...)."""
         loss.backward(*args, **kwargs)  # type: ignore[no-untyped-call]
-
-    def optimizer_step(
-        self,
-        epoch: int,
-        batch_idx: int,
-        optimizer: Any,
-        optimizer_closure: Optional[Callable[[], Any]] = None,
-    ) -> None:
-        optimizer.step(closure=optimizer_closure)
-
-    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: Optimizer) -> None:
-        optimizer.zero_grad()
-
-    def lr_scheduler_step(self, scheduler: Any, metric: Optional[Any]) -> None:
-        if metric is None:
-            scheduler.step()
-        else:
-            scheduler.step(metric)
 
     def configure_gradient_clipping(
         self,
@@ -371,19 +184,8 @@ class LoopDataModule(DataHooks):
     overrides; everything else falls back to the model, as in Lightning.
     """
 
-    prepare_data_per_node: bool = True
-
     def __init__(self) -> None:
         self.trainer: Any = None
-
-    def prepare_data(self) -> None:
-        pass
-
-    def setup(self, stage: str) -> None:
-        pass
-
-    def teardown(self, stage: str) -> None:
-        pass
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -20,7 +20,7 @@ the hooks it needs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Optional, Union, cast
+from typing import Any, Optional, Protocol, Union, cast
 
 import torch
 from torch import Tensor
@@ -30,10 +30,9 @@ from typing_extensions import runtime_checkable
 from loophooks.spec._table import EVAL_DATALOADERS, STEP_OUTPUT, TRAIN_DATALOADERS, OptimizerLRScheduler
 from loophooks.spec._transfer import move_data_to_device
 
-if TYPE_CHECKING:
-    from typing import Protocol
-else:  # beartype's Protocol caches isinstance() results: ten times faster on repeated checks
-    from beartype.typing import Protocol
+# typing's Protocol, not beartype.typing's: beartype's caches isinstance() results, but it also
+# judges isinstance() structurally for *concrete* subclasses, so an unrelated model with the same
+# hooks would pass isinstance(obj, UserModel). No loop asks isinstance() of a Protocol per call.
 
 __all__ = [
     "BatchHooks",
@@ -74,7 +73,10 @@ def _loop_model(self: object) -> torch.nn.Module:
     A wrapper such as DistributedDataParallel is the trainer's ``model``; switching
     its mode switches the user's module inside it too.
     """
-    trainer = getattr(self, "trainer", None)
+    try:
+        trainer = getattr(self, "trainer", None)
+    except RuntimeError:  # a base class whose ``trainer`` property raises while unattached
+        trainer = None
     model = getattr(trainer, "model", None) if trainer is not None else None
     return cast(torch.nn.Module, model if model is not None else self)
 

@@ -21,6 +21,13 @@ def move_data_to_device(batch: Any, device: torch.device | str) -> Any:
     the batch only on the device's stream.
     """
     device = torch.device(device)
+    if type(batch) is tuple or type(batch) is list:
+        # The common batch, a few tensors already where they belong: hand it back rather than rebuild it.
+        for item in batch:
+            if not (isinstance(item, torch.Tensor) and item.device == device):
+                break
+        else:
+            return batch
     non_blocking = device.type == "cuda"
     return _move(batch, device, non_blocking)
 

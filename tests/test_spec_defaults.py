@@ -28,6 +28,14 @@ def test_explicit_subclass_instantiates_and_matches_structurally() -> None:
     assert not isinstance(torch.nn.Linear(1, 1), spec.ModelHooks)
 
 
+def test_isinstance_of_a_concrete_subclass_is_nominal() -> None:
+    class Other(torch.nn.Module, spec.ModelHooks, spec.DataHooks, spec.CheckpointHooks, spec.OptimizationMethods):
+        pass
+
+    assert not isinstance(Other(), Model)  # same hooks, unrelated class
+    assert isinstance(Model(), Model) and isinstance(Other(), spec.ModelHooks)
+
+
 def test_eval_and_train_hooks_switch_the_model_mode() -> None:
     model = Model()
     model.on_validation_model_eval()
