@@ -20,7 +20,8 @@ def move_data_to_device(batch: Any, device: torch.device | str) -> Any:
     to a CUDA device uses non-blocking copies, which are safe because the loop reads
     the batch only on the device's stream.
     """
-    device = torch.device(device)
+    if not isinstance(device, torch.device):
+        device = torch.device(device)
     if type(batch) is tuple or type(batch) is list:
         # The common batch, a few tensors already where they belong: hand it back rather than rebuild it.
         for item in batch:
