@@ -27,7 +27,7 @@ import torch
 
 from loophooks.conformance._data import CustomBatch, loaders_for, make_datamodule
 from loophooks.conformance._normalize import NormalizeContext, grad_mode, normalize, tensor_device
-from loophooks.spec import CALLBACK_HOOKS, FEATURES, HOOKS, OUTPUTS, Call, Fault, Hook, Scenario, Target
+from loophooks.spec import CALLBACK_HOOKS, DATAMODULE_HOOKS, FEATURES, HOOKS, OUTPUTS, Call, Fault, Hook, Scenario, Target
 
 __all__ = [
     "Recorder",
@@ -45,7 +45,7 @@ _CALLBACK_LEADING = ("trainer", "pl_module")
 
 def datamodule_hooks() -> dict[str, Hook]:
     """The hooks a datamodule may implement, from the table."""
-    return {name: hook for name, hook in HOOKS.items() if hook.datamodule}
+    return dict(DATAMODULE_HOOKS)
 
 
 class Recorder:

@@ -58,6 +58,7 @@ from loophooks.spec._signatures import (
 from loophooks.spec._table import (
     ALL_STAGES,
     CALLBACK_HOOKS,
+    DATAMODULE_HOOKS,
     EVAL_DATALOADERS,
     HOOKS,
     SEED_HOOKS,
@@ -84,6 +85,7 @@ __all__ = [
     "STATE_FREE_HOOKS",
     "expected_calls",
     "CALLBACK_HOOKS",
+    "DATAMODULE_HOOKS",
     "EVAL_DATALOADERS",
     "HOOKS",
     "SEED_HOOKS",

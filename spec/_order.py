@@ -27,7 +27,7 @@ from typing_extensions import final
 
 from loophooks.spec import _arith
 from loophooks.spec._scenario import Scenario, Stage
-from loophooks.spec._table import CALLBACK_HOOKS, HOOKS
+from loophooks.spec._table import CALLBACK_HOOKS, DATAMODULE_HOOKS, HOOKS
 from loophooks.spec._trace import ANY, Call, GradMode, Target
 
 __all__ = [
@@ -243,13 +243,13 @@ def expected_calls(scenario: Scenario, *, exact: bool = False) -> list[Call]:
 
 
 def _in_table(call: Call) -> bool:
-    """Whether the hook table has ``call``'s hook for its target. The generator knows
-    a few calls the table may not name (a datamodule's ``state_dict``): a trace only
-    holds hooks of the table, so neither does the expectation."""
+    """Whether the hook table has ``call``'s hook for its target: a trace only holds
+    hooks of the table, so neither does the expectation."""
     if call.target == "callback":
         return call.hook in CALLBACK_HOOKS
-    hook = HOOKS.get(call.hook)
-    return hook is not None and (call.target == "module" or hook.datamodule)
+    if call.target == "datamodule":
+        return call.hook in DATAMODULE_HOOKS
+    return call.hook in HOOKS
 
 
 def _check(s: Scenario) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Final
 import torch
 
 from loophooks.spec._render import render_hint
-from loophooks.spec._table import CALLBACK_HOOKS, HOOKS, Hook
+from loophooks.spec._table import CALLBACK_HOOKS, DATAMODULE_HOOKS, HOOKS, Hook
 
 __all__ = [
     "HookSignatureError",
@@ -117,11 +117,8 @@ def verify_module(obj: object) -> None:
 
 
 def verify_datamodule(obj: object) -> None:
-    """Check a datamodule: its data and checkpoint hooks, plus ``state_dict``/``load_state_dict``."""
-    table = {name: hook for name, hook in HOOKS.items() if hook.datamodule}
-    for name in ("state_dict", "load_state_dict"):
-        table[name] = CALLBACK_HOOKS[name]
-    _verify(obj, table, kind="datamodule")
+    """Check a datamodule against :data:`DATAMODULE_HOOKS`."""
+    _verify(obj, DATAMODULE_HOOKS, kind="datamodule")
 
 
 def verify_callback(obj: object) -> None:

@@ -30,6 +30,7 @@ from loophooks.spec._scenario import Stage
 __all__ = [
     "ALL_STAGES",
     "CALLBACK_HOOKS",
+    "DATAMODULE_HOOKS",
     "EVAL_DATALOADERS",
     "TRAIN_DATALOADERS",
     "OptimizerLRScheduler",
@@ -491,3 +492,32 @@ CALLBACK_HOOKS: Final[Mapping[str, Hook]] = MappingProxyType({h.name: h for h in
 
 SEED_HOOKS: Final[frozenset[str]] = frozenset(h.name for h in _HOOKS if h.group in ("model", "data", "checkpoint"))
 """The 50 hooks of Lightning's ``ModelHooks``, ``DataHooks`` and ``CheckpointHooks``."""
+
+
+def _datamodule_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
+    """Datamodule hooks: the data and checkpoint hooks a datamodule may override, plus its own three."""
+    own = (
+        Hook(
+            "state_dict",
+            "checkpoint",
+            returns=dict[str, Any],
+            summary="The datamodule's state, saved in the checkpoint under its class name.",
+        ),
+        Hook(
+            "load_state_dict",
+            "checkpoint",
+            (Param("state_dict", dict[str, Any]),),
+            summary="Restores what state_dict returned, when a checkpoint is loaded.",
+        ),
+        Hook(
+            "on_exception",
+            "data",
+            (Param("exception", BaseException),),
+            summary="When an entry point is interrupted by an exception, after the callbacks' on_exception.",
+        ),
+    )
+    return tuple(h for h in hooks if h.datamodule) + own
+
+
+DATAMODULE_HOOKS: Final[Mapping[str, Hook]] = MappingProxyType({h.name: h for h in _datamodule_table(_HOOKS)})
+"""Every hook of a datamodule, by name: the table's hooks marked ``datamodule`` and the datamodule's own."""

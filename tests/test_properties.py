@@ -234,7 +234,7 @@ class _FaultAt(Recorder):
 @given(scenario=fit_scenarios() | eval_scenarios(), where=st.floats(min_value=0.0, max_value=1.0))
 def test_generated_exception_anywhere(tmp_path_factory: pytest.TempPathFactory, scenario: Scenario, where: float) -> None:
     """Raise at any call of a generated run: the trace is the expected one up to there, then
-    ``on_exception`` for each callback, nothing else; the caller gets the same exception."""
+    ``on_exception`` for each callback and the datamodule, nothing else; the caller gets the same exception."""
     adapter = _adapter()
     assume(scenario.resume is None and scenario.fault is None)
     expected = _defined(scenario)
@@ -250,7 +250,8 @@ def test_generated_exception_anywhere(tmp_path_factory: pytest.TempPathFactory, 
         assert want.matches(got), f"call {i}: expected {want}, got {got}\n{scenario!r}"
     assert recorder.raised is not None and error is recorder.raised, f"{error!r}\n{scenario!r}"
     callbacks = scenario.callbacks + (scenario.model_callbacks if index > 0 else 0)
-    assert [f"{c.target}.{c.hook}" for c in trace[index + 1 :]] == ["callback.on_exception"] * callbacks
+    after = ["callback.on_exception"] * callbacks + (["datamodule.on_exception"] if scenario.datamodule else [])
+    assert [f"{c.target}.{c.hook}" for c in trace[index + 1 :]] == after
 
 
 # --- exact resume ------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from loophooks.conformance import _recorder
 from loophooks.conformance._recorder import Recorder
-from loophooks.spec import HOOKS, Call, Resume, Scenario, expected_calls
+from loophooks.spec import DATAMODULE_HOOKS, HOOKS, Call, Resume, Scenario, expected_calls
 
 _TARGET_WORD = {"module": "model", "callback": "callback", "datamodule": "datamodule"}
 
@@ -146,7 +146,7 @@ def test_exception_in_any_hook(scenario: Scenario, index: int, tmp_path: Path) -
     tail = trace[index + 1 :]
     callbacks = scenario.callbacks + (scenario.model_callbacks if index > 0 else 0)
     # the datamodule's on_exception is recorded only where the table lists it for datamodules
-    dm_listed = "on_exception" in HOOKS and HOOKS["on_exception"].datamodule
+    dm_listed = "on_exception" in DATAMODULE_HOOKS
     expected_tail = ["callback.on_exception"] * callbacks + (["datamodule.on_exception"] if scenario.datamodule and dm_listed else [])
     assert [f"{c.target}.{c.hook}" for c in tail] == expected_tail
     assert all(c.args.get("exception") == {"exception": "InjectedFault"} for c in tail), tail
@@ -353,4 +353,5 @@ def test_lightning_follows_the_same_rule(scenario: Scenario, index: int, tmp_pat
     for i, (expected, actual) in enumerate(zip(want, trace[: index + 1])):
         assert expected.matches(actual), f"call {i}: expected {expected}, got {actual}"
     callbacks = scenario.callbacks + (scenario.model_callbacks if index > 0 else 0)
-    assert [f"{c.target}.{c.hook}" for c in trace[index + 1 :]] == ["callback.on_exception"] * callbacks
+    after = ["callback.on_exception"] * callbacks + (["datamodule.on_exception"] if scenario.datamodule else [])
+    assert [f"{c.target}.{c.hook}" for c in trace[index + 1 :]] == after

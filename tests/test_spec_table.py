@@ -190,3 +190,10 @@ def test_override_only_hooks() -> None:
         "configure_model",
         "prepare_data",
     }
+
+
+def test_datamodule_hooks_are_the_marked_hooks_plus_its_own() -> None:
+    marked = {name for name, hook in HOOKS.items() if hook.datamodule}
+    assert set(spec.DATAMODULE_HOOKS) == marked | {"state_dict", "load_state_dict", "on_exception"}
+    assert spec.DATAMODULE_HOOKS["on_exception"].param_names == ("exception",)
+    assert marked >= {"prepare_data", "setup", "teardown", "train_dataloader", "on_save_checkpoint"}
