@@ -44,3 +44,11 @@ def test_spec_imports_from_the_repository_root() -> None:
     # the source folders (spec/, engine/) must not shadow the installed package
     out = _python("import loophooks.spec as s; print(s.ModelHooks.__name__, s.DataHooks.__name__)", ROOT)
     assert out == "ModelHooks DataHooks"
+
+
+def test_python_m_loophooks_is_the_command(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "loophooks", "spec", "--group", "checkpoint"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "on_save_checkpoint" in result.stdout and "on_load_checkpoint" in result.stdout
