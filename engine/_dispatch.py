@@ -34,6 +34,8 @@ from typing_extensions import final
 from loophooks.engine._errors import add_note
 from loophooks.engine._module import LoopModule
 from loophooks.engine._state import LoopState
+from loophooks.spec import CALLBACK_HOOKS, HOOKS, check_args, check_return
+from loophooks.spec import is_overridden as spec_is_overridden
 
 if TYPE_CHECKING:
     from loophooks.spec import Hook
@@ -65,23 +67,7 @@ def _default(name: str) -> Any:
 
 def is_overridden(obj: object, name: str) -> bool:
     """Whether ``obj`` defines ``name`` itself rather than inheriting a default (the spec's rule)."""
-    from loophooks.spec import is_overridden as spec_is_overridden
-
     return spec_is_overridden(obj, name) and callable(getattr(obj, name, None))
-
-
-def _table() -> tuple[Mapping[str, Hook], Mapping[str, Hook]]:
-    from loophooks.spec import CALLBACK_HOOKS, HOOKS
-
-    return HOOKS, CALLBACK_HOOKS
-
-
-def _checks() -> tuple[Callable[..., None], Callable[..., None]] | None:
-    try:
-        from loophooks.spec import check_args, check_return
-    except ImportError:  # the spec's runtime checks are not available in this build
-        return None
-    return check_args, check_return
 
 
 @final
@@ -119,8 +105,8 @@ class Dispatcher:
         self.callbacks = callbacks
         self.datamodule = datamodule
         self.state = state
-        self._hooks, self._cb_hooks = _table()
-        self._checked = _checks() if checks else None
+        self._hooks, self._cb_hooks = HOOKS, CALLBACK_HOOKS
+        self._checked = (check_args, check_return) if checks else None
         self._mod: dict[str, Optional[_Fn]] = {}
         self._dm: dict[str, Optional[_Fn]] = {}
         self._data: dict[str, tuple[str, Optional[_Fn]]] = {}

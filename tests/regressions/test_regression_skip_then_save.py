@@ -10,10 +10,10 @@ runs before the module's), which the rule did not allow there. Fixed in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from loophooks.conformance._runner import judge, run_scenario
-from loophooks.conformance.adapters._registry import load_adapter
 from loophooks.spec import Resume, Scenario
 
 SCENARIO = Scenario(
@@ -28,16 +28,11 @@ SCENARIO = Scenario(
 
 
 @pytest.mark.parametrize("level", ["strict", "core"])
-def test_engine(level: str) -> None:
-    run = run_scenario(load_adapter("engine"), SCENARIO)
-    verdict = judge(run, SCENARIO, level)  # type: ignore[arg-type]
-    assert verdict.ok, verdict.message
+def test_engine(level: str, assert_conforms: Callable[[str, Scenario, str], None]) -> None:
+    assert_conforms("engine", SCENARIO, level)
 
 
 @pytest.mark.lightning
 @pytest.mark.parametrize("level", ["strict", "core"])
-def test_lightning(level: str) -> None:
-    pytest.importorskip("pytorch_lightning")
-    run = run_scenario(load_adapter("lightning"), SCENARIO)
-    verdict = judge(run, SCENARIO, level)  # type: ignore[arg-type]
-    assert verdict.ok, verdict.message
+def test_lightning(level: str, assert_conforms: Callable[[str, Scenario, str], None]) -> None:
+    assert_conforms("lightning", SCENARIO, level)
