@@ -38,7 +38,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 SMOKE = os.environ.get("LOOPHOOKS_BENCH_SMOKE", "") not in ("", "0")
-"""Smoke mode (``tests/test_benchmarks_smoke.py``): every benchmark once, on a few steps."""
+"""Smoke mode (``tests/package/test_benchmarks_smoke.py``): every benchmark once, on a few steps."""
 
 
 _CLOCK: list[Callable[[], float]] = [time.process_time]

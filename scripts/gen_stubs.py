@@ -14,7 +14,7 @@ them ``@abstractmethod`` to keep "an explicit subclass must implement
 ``training_step``".
 
 ``--check`` exits 1 and prints a diff when the checked-in stubs differ from what
-the table produces now; ``tests/test_typing.py`` runs the same comparison.
+the table produces now; ``tests/typing/test_typing.py`` runs the same comparison.
 ``--stubtest`` runs mypy's stubtest over every stub in the installed layout (about
 a minute; the test suite runs a quicker comparison of its own), with
 ``stubs/stubtest-allowlist.txt`` for deliberate differences.

@@ -3,7 +3,7 @@ zeroed and stepped, when validation and learning-rate schedulers run.
 
 Each function answers one question the loops ask, with Lightning's meaning of the
 Trainer options. They are pure, so they are tested on their own
-(``tests/test_order_vs_lightning.py``) and shared by the order generator and by
+(``tests/spec/test_order_vs_lightning.py``) and shared by the order generator and by
 anyone writing a loop.
 """
 

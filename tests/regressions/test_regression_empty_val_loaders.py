@@ -1,6 +1,6 @@
 """Regression: fit whose validation loaders are all empty, over two epochs.
 
-Found by ``tests/test_properties.py`` (shrunk by hand to the smallest scenario
+Found by ``tests/engine/test_properties.py`` (shrunk by hand to the smallest scenario
 that still diverged). The spec (like Lightning 2.6, which conforms here) counts
 empty validation loaders as validation: in the second epoch the loop calls
 ``on_validation_model_zero_grad`` after the last training batch and runs a

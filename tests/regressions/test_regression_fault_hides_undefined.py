@@ -1,6 +1,6 @@
 """Regression: a fault must not make an undefined scenario look defined.
 
-Found by ``tests/test_properties.py`` (shrunk). ``limit_val_batches=0.5`` of a
+Found by ``tests/engine/test_properties.py`` (shrunk). ``limit_val_batches=0.5`` of a
 one-batch validation loader selects no batch: Lightning raises before training
 (and so does the engine), and ``expected_calls`` rejects the scenario with
 ``ValueError``. With a fault in the first ``training_step`` the generator raises

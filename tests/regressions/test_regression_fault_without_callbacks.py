@@ -1,6 +1,6 @@
 """Regression: a hook raises in a run with no callbacks; the core rules must accept the trace.
 
-Found by ``tests/test_properties.py`` (shrunk). With no callback (and no
+Found by ``tests/engine/test_properties.py`` (shrunk). With no callback (and no
 datamodule) nobody records ``on_exception``, so the trace simply stops at the
 hook that raised. The core rules read the end of a run from ``on_exception``
 alone and reported the brackets the exception left open (``on_fit_start``,

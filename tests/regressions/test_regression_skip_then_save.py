@@ -1,6 +1,6 @@
 """Regression: -1 at the epoch's last batch, then a checkpoint saved at the epoch's end.
 
-Found by ``tests/test_properties.py`` (shrunk). The trace matched the spec's
+Found by ``tests/engine/test_properties.py`` (shrunk). The trace matched the spec's
 sequence, but the core rule ``batch-pairs`` flagged the skipped batch: between
 its ``on_train_batch_start`` and the module's ``on_train_epoch_end`` came the
 module's ``on_save_checkpoint`` (the saving callback's ``on_train_epoch_end``

@@ -1,3 +1,3 @@
-"""Typing test cases: type-checked by tests/test_typing.py, never imported or run by pytest."""
+"""Typing test cases (good/, bad/): type-checked by test_typing.py, never imported or run by pytest."""
 
-collect_ignore_glob = ["*"]
+collect_ignore_glob = ["good/*", "bad/*"]

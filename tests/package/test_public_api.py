@@ -8,7 +8,7 @@ from pathlib import Path
 
 import loophooks
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_public_name_resolves() -> None:

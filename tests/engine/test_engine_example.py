@@ -12,7 +12,7 @@ import torch
 
 
 def _example() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "examples" / "glyph_digits.py"
+    path = Path(__file__).resolve().parents[2] / "examples" / "glyph_digits.py"
     spec = importlib.util.spec_from_file_location("glyph_digits_example", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -15,7 +15,7 @@ from torch.optim import Optimizer
 import loophooks.spec as spec
 from loophooks.spec import CALLBACK_HOOKS, HOOKS, SEED_HOOKS, STEP_OUTPUT
 
-SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "lightning-core-hooks.txt"
+SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seed" / "lightning-core-hooks.txt"
 
 # The seed's annotations, spelled as the seed spells them (white space removed), and what they mean.
 SEED_TYPES: dict[str, Any] = {

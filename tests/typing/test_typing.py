@@ -41,7 +41,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "typing"
 STUB_PACKAGE = ROOT / "stubs" / "loophooks-stubs"
 GOOD = sorted(CASES.glob("good/*.py"))

@@ -25,7 +25,7 @@ import torch
 import loophooks
 
 PACKAGE_DIRS = ("spec", "engine", "conformance", "loophooks")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 class _Payload:

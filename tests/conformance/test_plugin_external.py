@@ -1,5 +1,5 @@
 """The suite as a framework runs it: ``pytest --pyargs loophooks.conformance`` from its own
-directory, against an adapter in its own package (``tests/fixtures/example_adapter``)."""
+directory, against an adapter in its own package (``tests/conformance/fixtures/example_adapter``)."""
 
 from __future__ import annotations
 
