@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CheckpointError", "ConfigurationError", "HookValueError", "add_note"]
+__all__ = ["CheckpointError", "ConfigurationError", "HookValueError", "add_note", "append_note"]
 
 
 class ConfigurationError(ValueError):
@@ -58,4 +58,16 @@ def add_note(exc: BaseException, text: str) -> None:
         else:
             notes.append(note)
     except (AttributeError, TypeError):  # an exception type that forbids new attributes
+        pass
+
+
+def append_note(exc: BaseException, text: str) -> None:
+    """Append ``text`` to ``exc``'s PEP 678 notes as it is (kept in ``__notes__`` on Python 3.10)."""
+    adder = getattr(exc, "add_note", None)
+    if adder is not None:
+        adder(text)
+        return
+    try:
+        exc.__notes__ = [*getattr(exc, "__notes__", []), text]  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
         pass

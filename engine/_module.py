@@ -94,7 +94,7 @@ class LoopModule(nn.Module, ModelHooks, DataHooks, CheckpointHooks, Optimization
 
     def optimizers(self) -> Union[LoopOptimizer, list[LoopOptimizer]]:
         """The optimizers from ``configure_optimizers``: one, or a list when there are several."""
-        opts = self.trainer._strategy.loop_optimizers
+        opts = self.trainer.strategy.loop_optimizers
         return opts[0] if len(opts) == 1 else list(opts)
 
     def lr_schedulers(self) -> Any:
@@ -106,7 +106,7 @@ class LoopModule(nn.Module, ModelHooks, DataHooks, CheckpointHooks, Optimization
 
     def manual_backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
         """Backward for manual optimization, with the hooks and the precision's scaling."""
-        self.trainer._strategy.backward(loss, None, *args, **kwargs)
+        self.trainer.strategy.backward(loss, None, *args, **kwargs)
 
     def log(
         self,
