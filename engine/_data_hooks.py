@@ -10,12 +10,12 @@ defaults skips the calls, which would change nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 from typing_extensions import final
 
 from loophooks.engine._dispatch import is_overridden
-from loophooks.engine._errors import HookValueError
+from loophooks.engine._errors import ConfigurationError, HookValueError
 
 if TYPE_CHECKING:
     from loophooks.engine._dispatch import Dispatcher
@@ -103,7 +103,14 @@ class DataConnector:
         )
 
     def transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """The three batch-transfer hooks; each must hand a batch on."""
+        """The three batch-transfer hooks; each must hand a batch on.
+
+        A loader that yields None (a ``collate_fn`` dropping a whole batch) is named
+        as the cause before any hook sees it: Lightning skips such a batch with a
+        warning, which the engine does not support (see docs/ERRORS.md).
+        """
+        if batch is None:
+            _none_batch(self._d, dataloader_idx)
         d = self._d
         assert d is not None  # the loops transfer only inside a run
         skip_before, skip_move, skip_after = self._skip
@@ -120,3 +127,24 @@ class DataConnector:
             if batch is None:
                 raise HookValueError("on_after_batch_transfer", "return value", "the batch (not None)", batch)
         return batch
+
+
+_LOADER_OF_STAGE = {
+    "train": "train_dataloader",
+    "sanity_check": "val_dataloader",
+    "validate": "val_dataloader",
+    "test": "test_dataloader",
+    "predict": "predict_dataloader",
+}
+
+
+def _none_batch(d: Optional[Dispatcher], dataloader_idx: int) -> NoReturn:
+    state = d.state if d is not None else None
+    stage = state.stage if state is not None else None
+    loader = _LOADER_OF_STAGE.get(stage or "", "the dataloader")
+    index = -1 if state is None else (state.batch_idx if stage == "train" else state.eval_batch_idx)
+    raise ConfigurationError(
+        f"{loader} (loader {dataloader_idx}) yielded None as batch {index}: a batch must not be None. Lightning "
+        "skips such batches with a warning; this engine does not support them: drop empty batches in the "
+        "dataset or collate_fn instead"
+    )

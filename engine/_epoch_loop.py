@@ -31,7 +31,7 @@ from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator
 from loophooks.engine._errors import ConfigurationError, HookValueError
-from loophooks.engine._step import Closure
+from loophooks.engine._step import Closure, closure_not_called
 
 if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
@@ -134,9 +134,12 @@ class TrainingEpochLoop:
             with ctx.strategy.block_backward_sync():  # DDP: no all-reduce until the stepping batch
                 closure()
         else:
+            closure.ran = False
             ctx.dispatcher().module_hook(
                 "optimizer_step", ctx.state.epoch, batch_idx, ctx.strategy.loop_optimizers[0], closure
             )
+            if not closure.ran:
+                closure_not_called(ctx)
             ctx.state.global_step += 1
         loss = closure.loss
         closure.loss = None

@@ -33,6 +33,7 @@ from loophooks.engine._checkpoint_state import restore_model_and_callbacks, rest
 from loophooks.engine._dispatch import Dispatcher
 from loophooks.engine._errors import CheckpointError, ConfigurationError, HookValueError
 from loophooks.engine._eval_loop import EvalLoop
+from loophooks.engine._faults import run_exception_handlers
 from loophooks.engine._module import LoopModule
 from loophooks.engine._optimization import _NoOptimizer, parse_optimizers
 from loophooks.engine._options import reorder_callbacks
@@ -115,11 +116,7 @@ def run(trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Opt
         strategy.teardown()
     except BaseException as exc:
         state.status = "interrupted"
-        strategy.on_exception(exc)
-        d.callback_hooks("on_exception", exc)
-        if datamodule is not None:
-            d.datamodule_hook("on_exception", exc)
-        strategy.teardown()
+        run_exception_handlers(trainer, exc)  # engine/_faults.py: all of them run; the original propagates
         state.stage = None
         raise
     state.status = "finished"
@@ -185,6 +182,18 @@ def _verify_loop_configuration(trainer: Trainer, fn: Stage, d: Dispatcher) -> No
     step = _STEP_OF.get(fn)
     if step is not None and not d.has(step):
         raise ConfigurationError(f"{fn}: {model} has no {step}")
+    if step is not None:
+        source, limit = {
+            "validate": ("val_dataloader", trainer.limit_val_batches),
+            "test": ("test_dataloader", trainer.limit_test_batches),
+            "predict": ("predict_dataloader", trainer.limit_predict_batches),
+        }[fn]
+        # Lightning raises too (after setup); without a loader the run would return empty results silently.
+        if limit and not trainer._ctx.data.has_source(source):
+            raise ConfigurationError(
+                f"`{source}` must be implemented to be used with the Trainer: {fn} got no dataloaders, "
+                f"and neither {model} nor a datamodule defines {source}"
+            )
 
 
 def _attach_model_callbacks(trainer: Trainer, d: Dispatcher) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional
 
 import torch
 from torch.optim import Optimizer
@@ -35,14 +35,14 @@ if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
     from loophooks.engine._strategy import Strategy
 
-__all__ = ["Closure", "backward", "optimizer_step"]
+__all__ = ["Closure", "backward", "closure_not_called", "optimizer_step"]
 
 
 @final
 class Closure:
     """``training_step`` + zero_grad + backward, handed to ``optimizer_step``; one per epoch loop, reused per batch."""
 
-    __slots__ = ("accumulate", "args", "batch_idx", "ctx", "extra", "loss", "zero_grad")
+    __slots__ = ("accumulate", "args", "batch_idx", "ctx", "extra", "loss", "ran", "zero_grad")
 
     def __init__(self, ctx: LoopContext, accumulate: int) -> None:
         self.ctx = ctx
@@ -52,11 +52,13 @@ class Closure:
         self.zero_grad = False
         self.loss: Optional[torch.Tensor] = None
         self.extra: Optional[dict[str, Any]] = None
+        self.ran = False  # set by each call: optimizer_step must run the closure (Lightning raises otherwise)
 
     def __call__(self) -> Optional[torch.Tensor]:
         if not torch.is_grad_enabled():  # a hook switched grad off; the closure needs it (cheap check, rare path)
             with torch.enable_grad():
                 return self()
+        self.ran = True
         ctx = self.ctx
         d = ctx.dispatcher()
         strategy = ctx.strategy
@@ -74,10 +76,10 @@ class Closure:
         elif isinstance(output, Mapping):
             closure_loss = output.get("loss")
             if not isinstance(closure_loss, torch.Tensor):
-                raise HookValueError("training_step", "return value", "a dict with a tensor under 'loss'", output)
+                _bad_output(ctx, "a dict with a tensor under 'loss'", output)
             self.extra = {k: v for k, v in output.items() if k != "loss"}
         else:
-            raise HookValueError("training_step", "return value", "a Tensor, a dict with 'loss', or None", output)
+            _bad_output(ctx, "a Tensor, a dict with 'loss', or None", output)
         if closure_loss is not None:
             # backward needs one element attached to the graph: say so here, not in autograd's words
             if closure_loss.numel() != 1 or not closure_loss.requires_grad:
@@ -95,6 +97,29 @@ class Closure:
         if closure_loss is not None:
             strategy.backward(closure_loss, optimizer)
         return self.loss
+
+
+def _bad_output(ctx: LoopContext, expected: str, output: Any) -> NoReturn:
+    """Raise the error for a ``training_step`` return the loop cannot use.
+
+    Noted as ``training_step``'s before it leaves the closure: ``optimizer_step``
+    runs the closure, and its note would otherwise be the first (and only) one.
+    """
+    error = HookValueError("training_step", "return value", expected, output)
+    add_note(error, f"training_step's return value at {ctx.state.where()}")
+    raise error
+
+
+def closure_not_called(ctx: LoopContext) -> NoReturn:
+    """An ``optimizer_step`` that never ran its closure: nothing was trained, so say so (as Lightning does)."""
+    model = type(ctx.strategy.module).__name__
+    error = ConfigurationError(
+        f"{model}.optimizer_step returned without calling optimizer_closure: training_step and backward never ran, "
+        "so this step trained nothing. Call optimizer.step(closure=optimizer_closure) (or optimizer_closure()) "
+        "in optimizer_step, and use an optimizer whose step calls the closure."
+    )
+    add_note(error, f"model hook optimizer_step at {ctx.state.where()}")
+    raise error
 
 
 def _bad_loss(loss: torch.Tensor, ctx: LoopContext, finite: bool = False) -> None:

@@ -126,7 +126,8 @@ class Trainer:
         self.deterministic = deterministic
         if deterministic:
             torch.use_deterministic_algorithms(True)
-        self.check_hooks = checks_from_env() if check_hooks is None else bool(check_hooks)
+        # None: follow loophooks.spec.set_checks / LOOPHOOKS_CHECKS as they are when each run starts
+        self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
         self.terminate_on_nan = bool(terminate_on_nan)
         self.num_nodes = num_nodes
@@ -158,6 +159,19 @@ class Trainer:
         return self._ctx.dispatcher()
 
     # --- properties hooks read -------------------------------------------------------------------------
+    @property
+    def check_hooks(self) -> bool:
+        """Whether the next run checks every hook call against the spec.
+
+        ``Trainer(check_hooks=...)`` fixes it; left at None it is read when each run
+        starts, so ``set_checks(True)`` after the Trainer was built still applies.
+        """
+        return checks_from_env() if self._check_hooks is None else self._check_hooks
+
+    @check_hooks.setter
+    def check_hooks(self, value: Optional[bool]) -> None:
+        self._check_hooks = None if value is None else bool(value)
+
     @property
     def current_epoch(self) -> int:
         return self.state.epoch
