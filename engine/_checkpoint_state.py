@@ -17,6 +17,7 @@ import torch
 from loophooks.engine._checkpoint import VERSION_KEY
 from loophooks.engine._errors import CheckpointError
 from loophooks.engine._fit_loop import ResumePoint
+from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
 
 if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
@@ -39,6 +40,7 @@ def dump_checkpoint(ctx: LoopContext, fit: FitLoop, weights_only: bool) -> dict[
         "state_dict": module.state_dict(),
         "loops": {"fit_loop": _fit_loop_state(ctx, fit)},
     }
+    lightning_entries(ctx.trainer, checkpoint)  # what Lightning needs to load and resume it (engine/_lightning_ckpt.py)
     if not weights_only:
         checkpoint["callbacks"] = d.callback_state_dicts()
         checkpoint["optimizer_states"] = [o.state_dict() for o in strategy.optimizers]
@@ -108,10 +110,12 @@ def restore_training_state(
         state.global_step = int(loop["global_step"])
         state.total_batch_idx = int(loop.get("total_batch_idx", -1))
         fit.resume = ResumePoint(int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng"))
-    else:  # a checkpoint from elsewhere: trust its epoch and step, start the next epoch
-        state.epoch = int(checkpoint.get("epoch", 0)) + 1
-        state.global_step = int(checkpoint.get("global_step", 0))
-        fit.resume = ResumePoint(0, False, None, None)
+    else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
+        point = read_lightning_loops(checkpoint, ckpt_path)
+        state.epoch = point.epoch
+        state.global_step = point.global_step
+        state.total_batch_idx = point.total_batch_idx
+        fit.resume = ResumePoint(point.batches_done, point.mid_epoch, None, None)
     if max_epochs != -1 and state.epoch > max_epochs:
         raise CheckpointError(
             f"checkpoint {ckpt_path!r} is at epoch {state.epoch}, beyond Trainer(max_epochs={max_epochs})"

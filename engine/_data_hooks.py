@@ -16,6 +16,7 @@ from typing_extensions import final
 
 from loophooks.engine._dispatch import is_overridden
 from loophooks.engine._errors import ConfigurationError, HookValueError
+from loophooks.engine._seed import install_worker_seeding
 
 if TYPE_CHECKING:
     from loophooks.engine._dispatch import Dispatcher
@@ -80,6 +81,10 @@ class DataConnector:
 
     def _distribute(self, source: str, loaders: Any) -> Any:
         """Each process's share of the loaders (engine/_sampler.py); unchanged on one device."""
+        for loader in loaders.values() if isinstance(loaders, dict) else (
+            loaders if isinstance(loaders, (list, tuple)) else (loaders,)
+        ):
+            install_worker_seeding(loader)  # seed_everything(workers=True), engine/_seed.py
         return self.strategy.process_dataloaders(
             source,
             loaders,

@@ -23,6 +23,7 @@ from loophooks.engine._dispatch import Dispatcher
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._fit_loop import FitLoop
+from loophooks.engine._module import LoopDataModule
 from loophooks.engine._optimization import LRSchedulerConfig
 from loophooks.engine._options import (
     Number,
@@ -330,6 +331,7 @@ class Trainer:
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
+        train_dataloaders, datamodule = _datamodule_in_place("fit", "train_dataloaders", train_dataloaders, datamodule)
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
         self._ctx.data.given = {"train_dataloader": train_dataloaders, "val_dataloader": val_dataloaders}
@@ -344,6 +346,7 @@ class Trainer:
         datamodule: Any = None,
         weights_only: bool = True,
     ) -> list[dict[str, float]]:
+        dataloaders, datamodule = _datamodule_in_place("validate", "dataloaders", dataloaders, datamodule)
         self._ctx.data.given = {"val_dataloader": dataloaders}
         return self._run("validate", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
@@ -355,6 +358,7 @@ class Trainer:
         datamodule: Any = None,
         weights_only: bool = True,
     ) -> list[dict[str, float]]:
+        dataloaders, datamodule = _datamodule_in_place("test", "dataloaders", dataloaders, datamodule)
         self._ctx.data.given = {"test_dataloader": dataloaders}
         return self._run("test", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
@@ -367,6 +371,7 @@ class Trainer:
         ckpt_path: Optional[str] = None,
         weights_only: bool = True,
     ) -> Any:
+        dataloaders, datamodule = _datamodule_in_place("predict", "dataloaders", dataloaders, datamodule)
         self._ctx.data.given = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions
         return self._run("predict", model, datamodule, ckpt_path, weights_only)
@@ -382,3 +387,13 @@ class Trainer:
 
     def _run(self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[str], weights_only: bool) -> Any:
         return run(self, fn, model, datamodule, ckpt_path, weights_only)
+
+
+
+def _datamodule_in_place(fn: str, name: str, loaders: Any, datamodule: Any) -> tuple[Any, Any]:
+    """``fit(model, dm)``, ``test(model, dm)``...: Lightning takes a datamodule in the loaders' place too."""
+    if not isinstance(loaders, LoopDataModule):
+        return loaders, datamodule
+    if datamodule is not None:
+        raise ConfigurationError(f"{fn}: a datamodule was passed twice (as {name} and as datamodule)")
+    return None, loaders
