@@ -393,7 +393,9 @@ def _sync_fn(trainer: Trainer) -> Callable[[torch.Tensor, str, Any], torch.Tenso
 
 def _metric_attribute(module: Any, name: str, fx: str, value: Any) -> str:
     """The attribute of ``module`` holding the logged metric object (Lightning needs it to restore state)."""
-    found = {id(m): n for n, m in module.named_modules() if is_metric_object(m)} if isinstance(module, torch.nn.Module) else {}
+    found: dict[int, str] = (
+        {id(m): n for n, m in module.named_modules() if is_metric_object(m)} if isinstance(module, torch.nn.Module) else {}
+    )
     if not found:
         raise LoggingError(
             f"self.log({name!r}, <metric>) in {fx}: the metric object must be an attribute of the module "

@@ -479,7 +479,7 @@ class TensorBoardLogger(_VersionedLogger):
             from torch.utils.tensorboard.summary import hparams as hparams_summary
 
             flat = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
-            exp, ssi, sei = hparams_summary(flat, metrics)
+            exp, ssi, sei = hparams_summary(flat, metrics)  # type: ignore[no-untyped-call]
             writer = self.experiment._get_file_writer()
             writer.add_summary(exp)
             writer.add_summary(ssi)

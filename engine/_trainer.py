@@ -400,7 +400,7 @@ class Trainer:
         """The first logger's directory (Lightning's rule), or ``default_root_dir`` without loggers."""
         path = run_log_dir(self.loggers, self.default_root_dir)
         broadcast = getattr(self._strategy, "broadcast", None)  # every process names rank 0's directory
-        return broadcast(path) if broadcast is not None else path  # type: ignore[no-any-return]
+        return broadcast(path) if broadcast is not None else path
 
     @property
     def estimated_stepping_batches(self) -> Number:
