@@ -352,15 +352,9 @@ class MetricsPublisher:
             logger.save()
 
     def finalize(self, status: str) -> None:
-        """Tell every logger the run ended; a logger's failure here must not hide the run's own error."""
+        """Tell every logger the run ended (``"success"`` or ``"failed"``)."""
         for logger in self.loggers:
-            if status == "success":
-                logger.finalize(status)
-                continue
-            try:
-                logger.finalize(status)
-            except Exception as exc:  # the run already failed: report, keep the original error
-                warnings.warn(f"{type(logger).__name__}.finalize('failed') raised {exc!r}", RuntimeWarning, stacklevel=2)
+            logger.finalize(status)
 
     def teardown(self) -> None:
         """Move the published values to the CPU (the run's devices may go away)."""
