@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +28,13 @@ from typing_extensions import final
 
 from loophooks.conformance._adapter import Adapter
 from loophooks.conformance._catalogue import DEVICES, Case, catalogue, select
+from loophooks.conformance._data import batch_sources
 from loophooks.conformance._deviations import Deviations, Level, load_deviations
 from loophooks.conformance._report import CaseResult, Report
 from loophooks.conformance._validator import LossProbe, OutputsProbe, Probes, Verdict, validate
 from loophooks.spec import CALLBACK_HOOKS, HOOKS, Call, Scenario, check_args, checks_enabled, set_checks
 
-__all__ = ["Run", "check", "judge", "run_case", "run_cases", "run_scenario", "unsupported_reason"]
+__all__ = ["Observer", "Run", "check", "judge", "run_case", "run_cases", "run_scenario", "unsupported_reason"]
 
 _FAULT_MARK: Final = "loophooks: fault injected"
 _CHECKS_ENV: Final = "LOOPHOOKS_CHECKS"
@@ -49,6 +50,12 @@ class Run:
     error_text: str = ""
     """Where the error was raised (its innermost frame)."""
     probes: Probes = field(default_factory=Probes)
+
+
+Observer = Callable[[Case, "Run | None", "Verdict | None", CaseResult], None]
+"""Called with each case, its run and verdict (both ``None`` for an unsupported case) and its
+result, as soon as the case is judged: how trace dumps and the HTML report see the traces that
+:class:`CaseResult` does not keep."""
 
 
 def unsupported_reason(case: Case, adapter: Adapter) -> str | None:
@@ -173,17 +180,15 @@ def _probing_recorder(scenario: Scenario, probes: Probes) -> Any:
         def model_class(self, base: type[Any], framework_base: type[Any] | None = None) -> type[Any]:
             return super().model_class(_probed(base, probes, scenario), framework_base)
 
-        def _record(self, name: str, target: Any, names: Any, args: Any, kwargs: Any, owner: Any, pl_module: Any) -> None:
-            super()._record(name, target, names, args, kwargs, owner, pl_module)
+        def _record(self, name: str, target: Any, bound: dict[str, Any], owner: Any, pl_module: Any) -> None:
+            super()._record(name, target, bound, owner, pl_module)
             # The spec's runtime checks on what the trainer hands each hook, whatever the
             # trainer: the call is in the trace first, so the failure shows where it happened.
             hook = (CALLBACK_HOOKS if target == "callback" else HOOKS).get(name)
             if hook is not None and checks_enabled():
-                bound = dict(zip(names, args))
-                bound.update(kwargs)
                 check_args(hook, bound, owner=owner)
 
-    return ProbingRecorder(fault=scenario.fault)
+    return ProbingRecorder(fault=scenario.fault, sources=batch_sources(scenario))
 
 
 def run_scenario(adapter: Adapter, scenario: Scenario, *, workdir: str | None = None) -> Run:
@@ -261,15 +266,26 @@ def run_case(
     level: Level = "strict",
     deviations: Deviations | None = None,
     workdir: str | None = None,
+    observe: Observer | None = None,
 ) -> CaseResult:
     """Run and judge one case: passed, failed, deviation, xpassed or unsupported."""
     reason = unsupported_reason(case, adapter)
     if reason is not None:
-        return CaseResult(case.id, "unsupported", case.required, reason)
+        result = CaseResult(case.id, "unsupported", case.required, reason)
+        if observe is not None:
+            observe(case, None, None, result)
+        return result
     start = time.perf_counter()
     run = run_scenario(adapter, case.scenario, workdir=workdir)
     verdict = judge(run, case.scenario, level)
     seconds = time.perf_counter() - start
+    result = _result(case, verdict, seconds, level, deviations)
+    if observe is not None:
+        observe(case, run, verdict, result)
+    return result
+
+
+def _result(case: Case, verdict: Verdict, seconds: float, level: Level, deviations: Deviations | None) -> CaseResult:
     declared = deviations.find(case.id, level) if deviations is not None else None
     if declared is not None:
         if verdict.ok:
@@ -292,9 +308,10 @@ def run_cases(
     *,
     level: Level = "strict",
     deviations: Deviations | None = None,
+    observe: Observer | None = None,
 ) -> list[CaseResult]:
     """:func:`run_case` for each of ``cases``, in order."""
-    return [run_case(c, adapter, level=level, deviations=deviations) for c in cases]
+    return [run_case(c, adapter, level=level, deviations=deviations, observe=observe) for c in cases]
 
 
 def check(
@@ -304,12 +321,14 @@ def check(
     level: Level = "strict",
     deviations: Deviations | str | Path | None = None,
     pattern: str | None = None,
+    observe: Observer | None = None,
 ) -> Report:
     """Run the catalogue (or the cases whose id matches ``pattern``) through ``adapter``.
 
     ``adapter`` is an adapter, a name for :func:`~loophooks.conformance.load_adapter`,
     or ``None`` for ``$LOOPHOOKS_ADAPTER`` / the engine. A built-in adapter brings
-    its shipped deviations file unless ``deviations`` is given.
+    its shipped deviations file unless ``deviations`` is given. ``observe`` sees each
+    case's run (see :data:`Observer`).
     """
     from loophooks.conformance.adapters._registry import builtin_deviations, load_adapter
     from loophooks.spec import SPEC_VERSION
@@ -322,7 +341,7 @@ def check(
     elif not isinstance(deviations, Deviations):
         deviations = load_deviations(deviations)
     every = catalogue(devices)
-    results = run_cases(select(every, pattern), adapter, level=level, deviations=deviations)
+    results = run_cases(select(every, pattern), adapter, level=level, deviations=deviations, observe=observe)
     unused = deviations.unused([c.id for c in catalogue()], level)
     return Report(
         adapter=adapter.name,

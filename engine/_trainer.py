@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, NoReturn, Optional, Union
 
 import torch
 from torch import nn
@@ -34,11 +34,14 @@ from loophooks.engine._ddp import resolve_strategy
 from loophooks.engine._dispatch import Dispatcher, is_overridden
 from loophooks.engine._errors import CheckpointError, ConfigurationError, HookValueError
 from loophooks.engine._eval_loop import EvalLoop
+from loophooks.engine._faults import run_exception_handlers
 from loophooks.engine._fit_loop import FitLoop, ResumePoint
+from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
 from loophooks.engine._metrics import Metrics
-from loophooks.engine._module import LoopModule
+from loophooks.engine._module import LoopDataModule, LoopModule
 from loophooks.engine._optimization import LRSchedulerConfig, _NoOptimizer, parse_optimizers
 from loophooks.engine._precision import Precision
+from loophooks.engine._seed import install_worker_seeding
 from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
@@ -201,7 +204,8 @@ class Trainer:
         self.deterministic = deterministic
         if deterministic:
             torch.use_deterministic_algorithms(True)
-        self.check_hooks = _env_checks() if check_hooks is None else bool(check_hooks)
+        # None: follow loophooks.spec.set_checks / LOOPHOOKS_CHECKS as they are when each run starts
+        self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
         self.terminate_on_nan = bool(terminate_on_nan)
         self.num_nodes = num_nodes
@@ -239,6 +243,19 @@ class Trainer:
         self.ckpt_path: Optional[str] = None
 
     # --- properties hooks read -------------------------------------------------------------------------
+    @property
+    def check_hooks(self) -> bool:
+        """Whether the next run checks every hook call against the spec.
+
+        ``Trainer(check_hooks=...)`` fixes it; left at None it is read when each run
+        starts, so ``set_checks(True)`` after the Trainer was built still applies.
+        """
+        return _env_checks() if self._check_hooks is None else self._check_hooks
+
+    @check_hooks.setter
+    def check_hooks(self, value: Optional[bool]) -> None:
+        self._check_hooks = None if value is None else bool(value)
+
     @property
     def current_epoch(self) -> int:
         return self.state.epoch
@@ -390,6 +407,10 @@ class Trainer:
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
+        if _is_datamodule(train_dataloaders):  # fit(model, dm): Lightning takes a datamodule in this place too
+            if datamodule is not None:
+                raise ConfigurationError("fit: a datamodule was passed twice (as train_dataloaders and as datamodule)")
+            train_dataloaders, datamodule = None, train_dataloaders
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
         self._loaders = {"train_dataloader": train_dataloaders, "val_dataloader": val_dataloaders}
@@ -404,6 +425,8 @@ class Trainer:
         datamodule: Any = None,
         weights_only: bool = True,
     ) -> list[dict[str, float]]:
+        if _is_datamodule(dataloaders):  # validate(model, dm), as Lightning allows
+            dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("validate")
         self._loaders = {"val_dataloader": dataloaders}
         return self._run("validate", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
@@ -415,6 +438,8 @@ class Trainer:
         datamodule: Any = None,
         weights_only: bool = True,
     ) -> list[dict[str, float]]:
+        if _is_datamodule(dataloaders):  # test(model, dm), as Lightning allows
+            dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("test")
         self._loaders = {"test_dataloader": dataloaders}
         return self._run("test", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
@@ -427,6 +452,8 @@ class Trainer:
         ckpt_path: Optional[str] = None,
         weights_only: bool = True,
     ) -> Any:
+        if _is_datamodule(dataloaders):  # predict(model, dm), as Lightning allows
+            dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("predict")
         self._loaders = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions
         return self._run("predict", model, datamodule, ckpt_path, weights_only)
@@ -510,11 +537,7 @@ class Trainer:
             self._strategy.teardown()
         except BaseException as exc:
             state.status = "interrupted"
-            self._strategy.on_exception(exc)
-            d.callback_hooks("on_exception", exc)
-            if datamodule is not None:
-                d.datamodule_hook("on_exception", exc)
-            self._strategy.teardown()
+            run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
             state.stage = None
             raise
         state.status = "finished"
@@ -562,6 +585,10 @@ class Trainer:
 
     def _distribute(self, source: str, loaders: Any) -> Any:
         """Each process's share of the loaders (engine/_sampler.py); unchanged on one device."""
+        for loader in loaders.values() if isinstance(loaders, dict) else (
+            loaders if isinstance(loaders, (list, tuple)) else (loaders,)
+        ):
+            install_worker_seeding(loader)  # seed_everything(workers=True), engine/_seed.py
         return self._strategy.process_dataloaders(
             source,
             loaders,
@@ -580,7 +607,14 @@ class Trainer:
         return self._has_source("val_dataloader") and self._dispatch.has("validation_step") and self.limit_val_batches > 0
 
     def _transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """The three batch-transfer hooks; each must hand a batch on."""
+        """The three batch-transfer hooks; each must hand a batch on.
+
+        A loader that yields None (a ``collate_fn`` dropping a whole batch) is named
+        as the cause before any hook sees it: Lightning skips such a batch with a
+        warning, which the engine does not support (see docs/ERRORS.md).
+        """
+        if batch is None:
+            _none_batch(self.state, dataloader_idx)
         d = self._dispatch
         before, move, after = self._identity_transfer
         if not before:
@@ -659,6 +693,18 @@ class Trainer:
         step = {"validate": "validation_step", "test": "test_step", "predict": "predict_step"}.get(fn)
         if step is not None and not d.has(step):
             raise ConfigurationError(f"{fn}: {model} has no {step}")
+        if step is not None:
+            source, limit = {
+                "validate": ("val_dataloader", self.limit_val_batches),
+                "test": ("test_dataloader", self.limit_test_batches),
+                "predict": ("predict_dataloader", self.limit_predict_batches),
+            }[fn]
+            # Lightning raises too (after setup); without a loader the run would return empty results silently.
+            if limit and not self._has_source(source):
+                raise ConfigurationError(
+                    f"`{source}` must be implemented to be used with the Trainer: {fn} got no dataloaders, "
+                    f"and neither {model} nor a datamodule defines {source}"
+                )
 
     def _attach_model_callbacks(self) -> None:
         d = self._dispatch
@@ -701,6 +747,7 @@ class Trainer:
             "state_dict": module.state_dict(),
             "loops": {"fit_loop": self._fit_loop_state()},
         }
+        lightning_entries(self, checkpoint)  # what Lightning needs to load and resume it (engine/_lightning_ckpt.py)
         if not weights_only:
             checkpoint["callbacks"] = d.callback_state_dicts()
             checkpoint["optimizer_states"] = [o.state_dict() for o in self._strategy.optimizers]
@@ -767,10 +814,12 @@ class Trainer:
             self._fit_loop.resume = ResumePoint(
                 int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng")
             )
-        else:  # a checkpoint from elsewhere: trust its epoch and step, start the next epoch
-            state.epoch = int(checkpoint.get("epoch", 0)) + 1
-            state.global_step = int(checkpoint.get("global_step", 0))
-            self._fit_loop.resume = ResumePoint(0, False, None, None)
+        else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
+            point = read_lightning_loops(checkpoint, self.ckpt_path)
+            state.epoch = point.epoch
+            state.global_step = point.global_step
+            state.total_batch_idx = point.total_batch_idx
+            self._fit_loop.resume = ResumePoint(point.batches_done, point.mid_epoch, None, None)
         if self.max_epochs != -1 and state.epoch > self.max_epochs:
             raise CheckpointError(
                 f"checkpoint {self.ckpt_path!r} is at epoch {state.epoch}, beyond Trainer(max_epochs={self.max_epochs})"
@@ -794,6 +843,33 @@ class Trainer:
                 ) from exc
         for config, sched_state in zip(self._strategy.lr_scheduler_configs, checkpoint["lr_schedulers"]):
             config.scheduler.load_state_dict(sched_state)
+
+
+def _is_datamodule(obj: Any) -> bool:
+    return isinstance(obj, LoopDataModule)
+
+
+def _twice(fn: str) -> Any:
+    raise ConfigurationError(f"{fn}: a datamodule was passed twice (as dataloaders and as datamodule)")
+
+
+_LOADER_OF_STAGE = {
+    "train": "train_dataloader",
+    "sanity_check": "val_dataloader",
+    "validate": "val_dataloader",
+    "test": "test_dataloader",
+    "predict": "predict_dataloader",
+}
+
+
+def _none_batch(state: LoopState, dataloader_idx: int) -> NoReturn:
+    loader = _LOADER_OF_STAGE.get(state.stage or "", "the dataloader")
+    index = state.batch_idx if state.stage == "train" else state.eval_batch_idx
+    raise ConfigurationError(
+        f"{loader} (loader {dataloader_idx}) yielded None as batch {index}: a batch must not be None. Lightning "
+        "skips such batches with a warning; this engine does not support them: drop empty batches in the "
+        "dataset or collate_fn instead"
+    )
 
 
 def _prepares_data(strategy: Strategy, owner: Any) -> bool:
