@@ -9,8 +9,10 @@ hold a real run.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +161,37 @@ def one(tmp_path: Path) -> Callable[..., Run]:
         return run_job(framework, tmp_path, make_callbacks, **options)
 
     return go
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.name, record.getMessage()))
+
+
+@contextlib.contextmanager
+def collect_logs(*names: str) -> Iterator[list[tuple[str, str]]]:
+    """(logger name, message) of the INFO records of these loggers, however other tests left logging configured."""
+    handler = _Collect()
+    saved = []
+    for name in names:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.disabled))
+        logger.setLevel(logging.INFO)
+        logger.disabled = False
+        logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        for logger, level, disabled in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.disabled = disabled
+
+
+@pytest.fixture
+def logs() -> Callable[..., Any]:
+    return collect_logs

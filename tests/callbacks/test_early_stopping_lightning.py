@@ -8,7 +8,6 @@ from the schedule (spelled out in the cases that matter).
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -95,15 +94,12 @@ def test_non_finite_as_lightning(both: Any, check_finite: bool) -> None:
 
 
 @pytest.mark.parametrize("log_rank_zero_only", [False, True])
-def test_verbose_messages_as_lightning(both: Any, caplog: pytest.LogCaptureFixture, log_rank_zero_only: bool) -> None:
-    with caplog.at_level(logging.INFO):
+def test_verbose_messages_as_lightning(both: Any, logs: Any, log_rank_zero_only: bool) -> None:
+    with logs("pytorch_lightning.callbacks.early_stopping", "loophooks") as records:
         both(_es(monitor="val_loss", patience=2, verbose=True, log_rank_zero_only=log_rank_zero_only), max_epochs=10)
     texts: dict[str, list[str]] = {"lightning": [], "engine": []}
-    for record in caplog.records:
-        if record.name.startswith("loophooks"):
-            texts["engine"].append(record.getMessage())
-        elif record.name.endswith("early_stopping"):
-            texts["lightning"].append(record.getMessage())
+    for name, message in records:
+        texts["engine" if name.startswith("loophooks") else "lightning"].append(message)
     assert texts["lightning"] and texts["engine"] == texts["lightning"]
 
 

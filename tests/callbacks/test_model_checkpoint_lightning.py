@@ -8,7 +8,6 @@ hold the same epoch and global step. Expected values come from the Lightning run
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from collections.abc import Callable
@@ -153,14 +152,13 @@ def test_save_on_exception_as_lightning(both: Any) -> None:
     assert engine.rel(engine.callbacks[0].last_model_path) == lightning.rel(lightning.callbacks[0].last_model_path)
 
 
-def test_verbose_messages_as_lightning(both: Any, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO):
+def test_verbose_messages_as_lightning(both: Any, logs: Any) -> None:
+    with logs("pytorch_lightning.utilities.rank_zero", "loophooks") as records:
         lightning, engine = both(_ckpt(monitor="val_loss", verbose=True, save_top_k=1), max_epochs=3)
     messages: dict[str, list[str]] = {"lightning": [], "engine": []}
-    for record in caplog.records:
-        text = record.getMessage()
+    for name, text in records:
         if "global step" in text:
-            who = "engine" if record.name.startswith("loophooks") else "lightning"
+            who = "engine" if name.startswith("loophooks") else "lightning"
             messages[who].append(text.replace(str(lightning.folder), "DIR").replace(str(engine.folder), "DIR"))
     assert messages["lightning"] and messages["engine"] == messages["lightning"]
 
