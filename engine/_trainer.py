@@ -230,6 +230,11 @@ class Trainer:
         user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
         if enable_progress_bar and ProgressBar.wanted() and not any(isinstance(c, ProgressBar) for c in user):
             user.append(ProgressBar())
+        if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
+            raise ConfigurationError(
+                "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
+                "enable_checkpointing=True"
+            )
         if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in user):
             user.append(ModelCheckpoint())
         _check_state_keys(user)
@@ -478,7 +483,7 @@ class Trainer:
             if model is None:
                 raise ConfigurationError(f"{fn}: no model given and none from an earlier run")
         self._verify(fn, model, datamodule)
-        ckpt_path = self._resolve_ckpt_path(ckpt_path)
+        ckpt_path = self._resolve_ckpt_path(ckpt_path, fn)
         checkpoint = load_checkpoint(ckpt_path, weights_only=weights_only) if ckpt_path is not None else None
         if fn == "fit" and checkpoint is not None and (
             "optimizer_states" not in checkpoint or "lr_schedulers" not in checkpoint
@@ -548,14 +553,16 @@ class Trainer:
         state.stage = None
         return result
 
-    def _resolve_ckpt_path(self, ckpt_path: Optional[str]) -> Optional[str]:
+    def _resolve_ckpt_path(self, ckpt_path: Optional[str], fn: str = "fit") -> Optional[str]:
         """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
         if ckpt_path not in ("best", "last"):
             return None if ckpt_path is None else os.fspath(ckpt_path)
+        if ckpt_path == "last":  # from disk, as Lightning: a new process finds the last run's last.ckpt
+            from loophooks.engine.callbacks import find_last_checkpoint
+
+            return find_last_checkpoint(self, fn)
         cb = self.checkpoint_callback
-        path = None
-        if cb is not None:
-            path = cb.best_model_path if ckpt_path == "best" else cb.last_model_path
+        path = cb.best_model_path if cb is not None else None
         if not path:
             raise CheckpointError(f'ckpt_path="{ckpt_path}": no checkpoint callback has saved a {ckpt_path} checkpoint')
         return path
