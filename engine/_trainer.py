@@ -40,6 +40,7 @@ from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_l
 from loophooks.engine._log_publish import MetricsPublisher, print_results
 from loophooks.engine._loggers import configure_loggers, run_log_dir
 from loophooks.engine._module import LoopDataModule, LoopModule
+from loophooks.engine._options import check_options
 from loophooks.engine._optimization import LRSchedulerConfig, _NoOptimizer, parse_optimizers
 from loophooks.engine._precision import Precision
 from loophooks.engine._seed import install_worker_seeding
@@ -100,11 +101,18 @@ def _device(accelerator: str, devices: Any) -> torch.device:
         if isinstance(devices, (list, tuple)) and devices:
             index = int(devices[0])
         elif devices not in (None, "auto", 1, "1"):
-            raise ConfigurationError(f"Trainer(devices={devices!r}): this engine runs on one device")
+            raise _several_devices(devices)
         return torch.device("cuda", index)
     if devices not in (None, "auto", 1, "1"):
-        raise ConfigurationError(f"Trainer(devices={devices!r}): this engine runs on one device")
+        raise _several_devices(devices)
     return torch.device("cpu")
+
+
+def _several_devices(devices: Any) -> ConfigurationError:
+    return ConfigurationError(
+        f"Trainer(devices={devices!r}) asks for several devices, but without strategy='ddp' the engine runs one "
+        "process on one device: pass strategy='ddp' to train data-parallel, or devices=1"
+    )
 
 
 class Trainer:
@@ -156,7 +164,7 @@ class Trainer:
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
         default_root_dir: Optional[str] = None,
-        deterministic: Optional[bool] = None,
+        deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
         logger: Any = None,
         log_every_n_steps: Optional[int] = None,
@@ -165,6 +173,7 @@ class Trainer:
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
     ) -> None:
+        check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
         _int_option("max_steps", max_steps, -1)
         _int_option("max_epochs", max_epochs, -1, none_ok=True)
         _int_option("num_sanity_val_steps", num_sanity_val_steps, -1, none_ok=True)
@@ -204,8 +213,8 @@ class Trainer:
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.default_root_dir = os.path.normpath(os.path.expanduser(default_root_dir or os.getcwd()))
         self.deterministic = deterministic
-        if deterministic:
-            torch.use_deterministic_algorithms(True)
+        if deterministic:  # "warn" (Lightning's value): warn instead of raising on a nondeterministic op
+            torch.use_deterministic_algorithms(True, warn_only=deterministic == "warn")
         # None: follow loophooks.spec.set_checks / LOOPHOOKS_CHECKS as they are when each run starts
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
