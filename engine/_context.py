@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from typing_extensions import final
 
 from loophooks.engine._data_hooks import DataConnector
-from loophooks.engine._metrics import Metrics
+from loophooks.engine._log_publish import MetricsPublisher
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
 
@@ -32,7 +32,7 @@ class LoopContext:
         trainer: the Trainer, for its public options and properties.
         state: counters and stage (:class:`LoopState`).
         strategy: where the model runs, how it steps.
-        metrics: what ``self.log`` writes to.
+        metrics: what ``self.log`` writes to and the loggers read (engine/_log_publish.py).
         data: loaders and batch-transfer hooks (:class:`DataConnector`).
         dispatch: the current run's dispatcher; None before the first run.
     """
@@ -43,7 +43,7 @@ class LoopContext:
         self.trainer = trainer
         self.state = LoopState()
         self.strategy = strategy
-        self.metrics = Metrics(trainer)
+        self.metrics = MetricsPublisher(trainer)  # self.log's store and the metric dicts
         self.data = DataConnector(strategy)
         self.dispatch: Optional[Dispatcher] = None
 

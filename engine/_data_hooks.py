@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from loophooks.engine._dispatch import Dispatcher
     from loophooks.engine._strategy import Strategy
 
-__all__ = ["DataConnector"]
+__all__ = ["DataConnector", "datamodule_in_place"]
 
 _TRANSFER_HOOKS = (
     ("on_before_batch_transfer", True),
@@ -132,6 +132,17 @@ class DataConnector:
             if batch is None:
                 raise HookValueError("on_after_batch_transfer", "return value", "the batch (not None)", batch)
         return batch
+
+
+def datamodule_in_place(fn: str, name: str, loaders: Any, datamodule: Any) -> tuple[Any, Any]:
+    """``fit(model, dm)``, ``test(model, dm)``...: Lightning takes a datamodule in the loaders' place too."""
+    from loophooks.engine._module import LoopDataModule
+
+    if not isinstance(loaders, LoopDataModule):
+        return loaders, datamodule
+    if datamodule is not None:
+        raise ConfigurationError(f"{fn}: a datamodule was passed twice (as {name} and as datamodule)")
+    return None, loaders
 
 
 _LOADER_OF_STAGE = {

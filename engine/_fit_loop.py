@@ -118,6 +118,22 @@ class FitLoop:
         else:
             self.val_check_batch = max(1, int(self.max_batches * interval))
 
+    def estimated_stepping_batches(self) -> Number:
+        """Lightning's estimate of the optimizer steps of a fit; before a run there is no loader to ask.
+
+        Before a run the batches are unknown and the answer is ``max_steps``, as in Lightning.
+        """
+        trainer = self.ctx.trainer
+        max_steps, max_epochs = trainer.max_steps, trainer.max_epochs
+        if max_epochs == -1:
+            return INF if max_steps == -1 else max_steps
+        if self.loader is None and self.ctx.dispatch is not None:
+            self.setup_data()
+        if self.max_batches == INF:  # a loader without a length, or none yet: Lightning answers max_steps
+            return max_steps
+        steps = -(-int(self.max_batches) // trainer.accumulate_grad_batches) * max(max_epochs, 1)
+        return min(steps, max_steps) if max_steps != -1 else steps
+
     # --- predicates ------------------------------------------------------------------------------------
     def done(self) -> bool:
         trainer = self.ctx.trainer
@@ -184,14 +200,18 @@ class FitLoop:
         d = ctx.dispatcher()
         rng = _RngState.capture()
         state.stage = "sanity_check"
+        metrics = ctx.metrics
         try:
+            metrics.reset_results()  # the sanity check's values are published nowhere (Lightning)
+            metrics.reset_metrics()
             d.callback_hooks("on_sanity_check_start")
             self.val_loop.run(sanity=True)
             d.callback_hooks("on_sanity_check_end")
+            metrics.reset_results()
+            metrics.reset_metrics()
         finally:
             state.stage = "train"
             rng.restore()
-        ctx.metrics.callback_metrics.clear()
 
     def run(self) -> None:
         ctx = self.ctx
@@ -235,7 +255,6 @@ class FitLoop:
             state.epoch_open = True
             self.epoch_rng = torch.get_rng_state()
             batches = BatchIterator(self.loader, self.max_batches)
-        ctx.metrics.reset_epoch()
         self.epoch_loop.run(batches)
         self.end_epoch()
 
@@ -244,13 +263,19 @@ class FitLoop:
         state = ctx.state
         d = ctx.dispatcher()
         self.in_epoch_end = True
+        metrics = ctx.metrics
         try:
-            ctx.metrics.epoch_end()
+            metrics.epoch_end_reached()  # reads of the metric dicts now give epoch values
             d.callback_hooks("on_train_epoch_end", monitoring=False)
             d.module_hook("on_train_epoch_end")
             d.callback_hooks("on_train_epoch_end", monitoring=True)
+            metrics.on_epoch_end()
             if self.epoch_loop.num_ready_batches_reached():
                 self.epoch_loop.update_lr_schedulers("epoch", plateau=True)
+            # the epoch's values go to the loggers at the last batch's step (Lightning), then the store resets
+            metrics.batches_that_stepped -= 1
+            metrics.update_train_epoch_metrics()
+            metrics.batches_that_stepped += 1
         finally:
             self.in_epoch_end = False
         state.epoch += 1

@@ -25,6 +25,7 @@ import os
 import warnings
 from typing import TYPE_CHECKING, Any, Optional
 
+import torch
 from torch import nn
 
 from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
@@ -34,6 +35,7 @@ from loophooks.engine._dispatch import Dispatcher
 from loophooks.engine._errors import CheckpointError, ConfigurationError, HookValueError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._faults import run_exception_handlers
+from loophooks.engine._log_publish import print_results
 from loophooks.engine._module import LoopModule
 from loophooks.engine._optimization import _NoOptimizer, parse_optimizers
 from loophooks.engine._options import reorder_callbacks
@@ -59,7 +61,7 @@ def run(trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Opt
         if model is None:
             raise ConfigurationError(f"{fn}: no model given and none from an earlier run")
     _verify(trainer, fn, model, datamodule)
-    ckpt_path = _resolve_ckpt_path(trainer, ckpt_path)
+    ckpt_path = _resolve_ckpt_path(trainer, ckpt_path, fn)
     checkpoint = load_checkpoint(ckpt_path, weights_only=weights_only) if ckpt_path is not None else None
     if fn == "fit" and checkpoint is not None and (
         "optimizer_states" not in checkpoint or "lr_schedulers" not in checkpoint
@@ -100,10 +102,14 @@ def run(trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Opt
         d.module_hook("configure_model")
         if checkpoint is not None:
             restore_model_and_callbacks(ctx, checkpoint, ckpt_path)
+        metrics = ctx.metrics
+        metrics.reset_results()  # every entry point starts with empty metric dicts (Lightning)
+        metrics.reset_metrics()
         strategy.model_to_device()
         if fn == "fit":
             _configure_optimizers(trainer, d)
             d.hook("on_fit_start")
+            metrics.log_hyperparams(model, datamodule)
             if checkpoint is not None:
                 restore_training_state(ctx, trainer._fit_loop, checkpoint, ckpt_path, trainer.max_epochs)
         result = _run_stage(trainer, fn)
@@ -113,7 +119,9 @@ def run(trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Opt
             d.datamodule_hook("teardown", stage=fn)
         d.callback_hooks("teardown", fn)
         d.module_hook("teardown", stage=fn)
+        metrics.finalize("success")
         strategy.teardown()
+        metrics.teardown()
     except BaseException as exc:
         state.status = "interrupted"
         run_exception_handlers(trainer, exc)  # engine/_faults.py: all of them run; the original propagates
@@ -136,17 +144,23 @@ def _run_stage(trainer: Trainer, fn: Stage) -> Any:
     if fn == "predict":
         return PredictLoop(ctx).run(trainer._return_predictions)
     trainer._eval_loop = EvalLoop(ctx, "validation" if fn == "validate" else "test")
-    return trainer._eval_loop.run()
+    outputs = trainer._eval_loop.run()
+    results = [{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in out.items()} for out in outputs]
+    if trainer._verbose and trainer.is_global_zero:
+        print_results(results, fn)
+    return results
 
 
-def _resolve_ckpt_path(trainer: Trainer, ckpt_path: Optional[str]) -> Optional[str]:
+def _resolve_ckpt_path(trainer: Trainer, ckpt_path: Optional[str], fn: Stage) -> Optional[str]:
     """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
     if ckpt_path not in ("best", "last"):
         return None if ckpt_path is None else os.fspath(ckpt_path)
+    if ckpt_path == "last":  # from disk, as Lightning: a new process finds the last run's last.ckpt
+        from loophooks.engine.callbacks import find_last_checkpoint
+
+        return find_last_checkpoint(trainer, fn)
     cb = trainer.checkpoint_callback
-    path = None
-    if cb is not None:
-        path = cb.best_model_path if ckpt_path == "best" else cb.last_model_path
+    path = cb.best_model_path if cb is not None else None
     if not path:
         raise CheckpointError(f'ckpt_path="{ckpt_path}": no checkpoint callback has saved a {ckpt_path} checkpoint')
     return path

@@ -10,7 +10,7 @@ engine/_checkpoint_state.py and written by engine/_checkpoint.py.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import torch
 
@@ -18,22 +18,21 @@ from loophooks.engine._callbacks import EarlyStopping, ModelCheckpoint
 from loophooks.engine._checkpoint import save_checkpoint_file
 from loophooks.engine._checkpoint_state import dump_checkpoint
 from loophooks.engine._context import LoopContext
-from loophooks.engine._ddp import resolve_strategy
+from loophooks.engine._data_hooks import datamodule_in_place
 from loophooks.engine._dispatch import Dispatcher
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._fit_loop import FitLoop
-from loophooks.engine._module import LoopDataModule
 from loophooks.engine._optimization import LRSchedulerConfig
+from loophooks.engine._loggers import configure_loggers, run_log_dir
 from loophooks.engine._options import (
     Number,
-    check_loop_options,
+    check_options,
     checks_from_env,
-    choose_device,
+    choose_strategy,
     limit_option,
     trainer_callbacks,
 )
-from loophooks.engine._precision import Precision
 from loophooks.engine._run import run
 from loophooks.engine._strategy import Strategy
 from loophooks.spec import Stage
@@ -90,27 +89,17 @@ class Trainer:
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
         default_root_dir: Optional[str] = None,
-        deterministic: Optional[bool] = None,
+        deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
         logger: Any = None,
+        log_every_n_steps: Optional[int] = None,
         num_nodes: int = 1,
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
     ) -> None:
-        check_loop_options(
-            max_steps=max_steps,
-            max_epochs=max_epochs,
-            num_sanity_val_steps=num_sanity_val_steps,
-            check_val_every_n_epoch=check_val_every_n_epoch,
-            accumulate_grad_batches=accumulate_grad_batches,
-            gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm,
-            val_check_interval=val_check_interval,
-        )
-        ddp = resolve_strategy(strategy, accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision)
-        if ddp is None and strategy not in ("auto", None, "single_device") and not isinstance(strategy, Strategy):
-            raise ConfigurationError(f"Trainer(strategy={strategy!r}): only single-device runs are available")
+        check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
+        self._precision, self._strategy = choose_strategy(strategy, accelerator, devices, num_nodes, precision)
         self.max_epochs: int = max_epochs if max_epochs is not None else (1000 if max_steps == -1 else -1)
         self.max_steps: int = max_steps
         self.limit_train_batches = limit_option(limit_train_batches, "limit_train_batches")
@@ -125,8 +114,8 @@ class Trainer:
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.default_root_dir = os.path.normpath(os.path.expanduser(default_root_dir or os.getcwd()))
         self.deterministic = deterministic
-        if deterministic:
-            torch.use_deterministic_algorithms(True)
+        if deterministic:  # "warn" (Lightning's value): warn instead of raising on a nondeterministic op
+            torch.use_deterministic_algorithms(True, warn_only=deterministic == "warn")
         # None: follow loophooks.spec.set_checks / LOOPHOOKS_CHECKS as they are when each run starts
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
@@ -134,13 +123,6 @@ class Trainer:
         self.num_nodes = num_nodes
         self.use_distributed_sampler = use_distributed_sampler
         self.allow_zero_length_dataloader_with_multiple_devices = allow_zero_length_dataloader_with_multiple_devices
-        if ddp is not None:  # engine/_ddp.py: the strategy chose this process's device and precision
-            self._precision = ddp.precision
-            self._strategy: Strategy = ddp
-        else:
-            device = choose_device(accelerator, devices)
-            self._precision = Precision(precision, device)
-            self._strategy = strategy if isinstance(strategy, Strategy) else Strategy(device, self._precision)
         self._trainer_callbacks = trainer_callbacks(
             callbacks, enable_progress_bar=enable_progress_bar, enable_checkpointing=enable_checkpointing
         )
@@ -148,6 +130,9 @@ class Trainer:
         self._ctx = LoopContext(self, self._strategy)
         self.state = self._ctx.state
         self._metrics = self._ctx.metrics
+        self._metrics.log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
+        self._metrics.loggers = configure_loggers(logger, self.default_root_dir)
+        self._verbose = True
         self.datamodule: Any = None
         self._fit_loop = FitLoop(self._ctx)
         self._eval_loop: Optional[EvalLoop] = None
@@ -250,6 +235,35 @@ class Trainer:
         return self._metrics.callback_metrics
 
     @property
+    def logged_metrics(self) -> dict[str, torch.Tensor]:
+        return self._metrics.logged_metrics
+
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]:
+        return self._metrics.progress_bar_metrics
+
+    @property
+    def log_every_n_steps(self) -> int:
+        return self._metrics.log_every_n_steps
+
+    @property
+    def loggers(self) -> list[Any]:
+        return self._metrics.loggers
+
+    @loggers.setter
+    def loggers(self, loggers: Optional[list[Any]]) -> None:
+        self._metrics.loggers = list(loggers) if loggers else []
+
+    @property
+    def logger(self) -> Any:
+        """The first logger, or None."""
+        return self._metrics.loggers[0] if self._metrics.loggers else None
+
+    @logger.setter
+    def logger(self, logger: Any) -> None:
+        self._metrics.loggers = [] if logger is None else [logger]
+
+    @property
     def num_training_batches(self) -> Number:
         return self._fit_loop.max_batches
 
@@ -300,25 +314,16 @@ class Trainer:
         return self._strategy.node_rank
 
     @property
-    def log_dir(self) -> str:
-        return self.default_root_dir
+    def log_dir(self) -> Optional[str]:
+        """The first logger's directory (Lightning's rule), or ``default_root_dir`` without loggers."""
+        path = run_log_dir(self.loggers, self.default_root_dir)
+        broadcast = getattr(self._strategy, "broadcast", None)  # every process names rank 0's directory
+        return broadcast(path) if broadcast is not None else path
 
     @property
     def estimated_stepping_batches(self) -> Number:
-        """Optimizer steps the fit will take, as Lightning estimates them (asks for the training loader if needed).
-
-        Before a run there is no loader to ask: the batches are unknown and the answer is ``max_steps``, as in Lightning.
-        """
-        if self.max_epochs == -1:
-            return float("inf") if self.max_steps == -1 else self.max_steps
-        fit = self._fit_loop
-        if fit.loader is None and self._ctx.dispatch is not None:
-            fit.setup_data()
-        total = fit.max_batches
-        if total == float("inf"):  # a loader without a length, or none yet: Lightning answers max_steps
-            return self.max_steps
-        steps = -(-int(total) // self.accumulate_grad_batches) * max(self.max_epochs, 1)
-        return min(steps, self.max_steps) if self.max_steps != -1 else steps
+        """Optimizer steps the fit will take, as Lightning estimates them (asks for the training loader if needed)."""
+        return self._fit_loop.estimated_stepping_batches()
 
     # --- entry points ----------------------------------------------------------------------------------
     def fit(
@@ -331,7 +336,7 @@ class Trainer:
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
-        train_dataloaders, datamodule = _datamodule_in_place("fit", "train_dataloaders", train_dataloaders, datamodule)
+        train_dataloaders, datamodule = datamodule_in_place("fit", "train_dataloaders", train_dataloaders, datamodule)
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
         self._ctx.data.given = {"train_dataloader": train_dataloaders, "val_dataloader": val_dataloaders}
@@ -345,8 +350,11 @@ class Trainer:
         ckpt_path: Optional[str] = None,
         datamodule: Any = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
-        dataloaders, datamodule = _datamodule_in_place("validate", "dataloaders", dataloaders, datamodule)
+        """Run validation: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
+        dataloaders, datamodule = datamodule_in_place("validate", "dataloaders", dataloaders, datamodule)
+        self._verbose = verbose
         self._ctx.data.given = {"val_dataloader": dataloaders}
         return self._run("validate", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
@@ -357,8 +365,11 @@ class Trainer:
         ckpt_path: Optional[str] = None,
         datamodule: Any = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
-        dataloaders, datamodule = _datamodule_in_place("test", "dataloaders", dataloaders, datamodule)
+        """Run test: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
+        dataloaders, datamodule = datamodule_in_place("test", "dataloaders", dataloaders, datamodule)
+        self._verbose = verbose
         self._ctx.data.given = {"test_dataloader": dataloaders}
         return self._run("test", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
@@ -371,7 +382,7 @@ class Trainer:
         ckpt_path: Optional[str] = None,
         weights_only: bool = True,
     ) -> Any:
-        dataloaders, datamodule = _datamodule_in_place("predict", "dataloaders", dataloaders, datamodule)
+        dataloaders, datamodule = datamodule_in_place("predict", "dataloaders", dataloaders, datamodule)
         self._ctx.data.given = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions
         return self._run("predict", model, datamodule, ckpt_path, weights_only)
@@ -387,13 +398,3 @@ class Trainer:
 
     def _run(self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[str], weights_only: bool) -> Any:
         return run(self, fn, model, datamodule, ckpt_path, weights_only)
-
-
-
-def _datamodule_in_place(fn: str, name: str, loaders: Any, datamodule: Any) -> tuple[Any, Any]:
-    """``fit(model, dm)``, ``test(model, dm)``...: Lightning takes a datamodule in the loaders' place too."""
-    if not isinstance(loaders, LoopDataModule):
-        return loaders, datamodule
-    if datamodule is not None:
-        raise ConfigurationError(f"{fn}: a datamodule was passed twice (as {name} and as datamodule)")
-    return None, loaders
