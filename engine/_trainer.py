@@ -39,6 +39,7 @@ from loophooks.engine._fit_loop import FitLoop, ResumePoint
 from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
 from loophooks.engine._metrics import Metrics
 from loophooks.engine._module import LoopDataModule, LoopModule
+from loophooks.engine._options import check_options
 from loophooks.engine._optimization import LRSchedulerConfig, _NoOptimizer, parse_optimizers
 from loophooks.engine._precision import Precision
 from loophooks.engine._seed import install_worker_seeding
@@ -99,11 +100,18 @@ def _device(accelerator: str, devices: Any) -> torch.device:
         if isinstance(devices, (list, tuple)) and devices:
             index = int(devices[0])
         elif devices not in (None, "auto", 1, "1"):
-            raise ConfigurationError(f"Trainer(devices={devices!r}): this engine runs on one device")
+            raise _several_devices(devices)
         return torch.device("cuda", index)
     if devices not in (None, "auto", 1, "1"):
-        raise ConfigurationError(f"Trainer(devices={devices!r}): this engine runs on one device")
+        raise _several_devices(devices)
     return torch.device("cpu")
+
+
+def _several_devices(devices: Any) -> ConfigurationError:
+    return ConfigurationError(
+        f"Trainer(devices={devices!r}) asks for several devices, but without strategy='ddp' the engine runs one "
+        "process on one device: pass strategy='ddp' to train data-parallel, or devices=1"
+    )
 
 
 class Trainer:
@@ -155,7 +163,7 @@ class Trainer:
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
         default_root_dir: Optional[str] = None,
-        deterministic: Optional[bool] = None,
+        deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
         logger: Any = None,
         num_nodes: int = 1,
@@ -163,6 +171,7 @@ class Trainer:
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
     ) -> None:
+        check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
         _int_option("max_steps", max_steps, -1)
         _int_option("max_epochs", max_epochs, -1, none_ok=True)
         _int_option("num_sanity_val_steps", num_sanity_val_steps, -1, none_ok=True)
@@ -202,8 +211,8 @@ class Trainer:
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.default_root_dir = os.path.normpath(os.path.expanduser(default_root_dir or os.getcwd()))
         self.deterministic = deterministic
-        if deterministic:
-            torch.use_deterministic_algorithms(True)
+        if deterministic:  # "warn" (Lightning's value): warn instead of raising on a nondeterministic op
+            torch.use_deterministic_algorithms(True, warn_only=deterministic == "warn")
         # None: follow loophooks.spec.set_checks / LOOPHOOKS_CHECKS as they are when each run starts
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
@@ -221,6 +230,11 @@ class Trainer:
         user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
         if enable_progress_bar and ProgressBar.wanted() and not any(isinstance(c, ProgressBar) for c in user):
             user.append(ProgressBar())
+        if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
+            raise ConfigurationError(
+                "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
+                "enable_checkpointing=True"
+            )
         if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in user):
             user.append(ModelCheckpoint())
         _check_state_keys(user)
@@ -469,7 +483,7 @@ class Trainer:
             if model is None:
                 raise ConfigurationError(f"{fn}: no model given and none from an earlier run")
         self._verify(fn, model, datamodule)
-        ckpt_path = self._resolve_ckpt_path(ckpt_path)
+        ckpt_path = self._resolve_ckpt_path(ckpt_path, fn)
         checkpoint = load_checkpoint(ckpt_path, weights_only=weights_only) if ckpt_path is not None else None
         if fn == "fit" and checkpoint is not None and (
             "optimizer_states" not in checkpoint or "lr_schedulers" not in checkpoint
@@ -539,14 +553,16 @@ class Trainer:
         state.stage = None
         return result
 
-    def _resolve_ckpt_path(self, ckpt_path: Optional[str]) -> Optional[str]:
+    def _resolve_ckpt_path(self, ckpt_path: Optional[str], fn: str = "fit") -> Optional[str]:
         """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
         if ckpt_path not in ("best", "last"):
             return None if ckpt_path is None else os.fspath(ckpt_path)
+        if ckpt_path == "last":  # from disk, as Lightning: a new process finds the last run's last.ckpt
+            from loophooks.engine.callbacks import find_last_checkpoint
+
+            return find_last_checkpoint(self, fn)
         cb = self.checkpoint_callback
-        path = None
-        if cb is not None:
-            path = cb.best_model_path if ckpt_path == "best" else cb.last_model_path
+        path = cb.best_model_path if cb is not None else None
         if not path:
             raise CheckpointError(f'ckpt_path="{ckpt_path}": no checkpoint callback has saved a {ckpt_path} checkpoint')
         return path

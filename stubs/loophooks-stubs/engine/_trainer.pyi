@@ -61,7 +61,7 @@ class Trainer:
     gradient_clip_val: Number | None
     gradient_clip_algorithm: Literal["norm", "value"] | None
     default_root_dir: str
-    deterministic: bool | None
+    deterministic: bool | Literal["warn"] | None
     check_hooks: bool
     callbacks: list[Any]
     state: LoopState
@@ -96,7 +96,7 @@ class Trainer:
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
         default_root_dir: str | None = None,
-        deterministic: bool | None = None,
+        deterministic: bool | Literal["warn"] | None = None,
         check_hooks: bool | None = None,
         logger: Any = None,
         num_nodes: int = 1,
