@@ -8,13 +8,17 @@ use only ``self.trainer`` and the hook's arguments, so they work on any module.
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from loophooks.engine._hparams import HyperparametersMixin
+from loophooks.engine._module_api import ModuleAPI
 from loophooks.spec import (
     CheckpointHooks,
     ConfigureCallbacks,
@@ -52,7 +56,7 @@ def clip_gradients(
         raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value'; received {gradient_clip_algorithm!r}")
 
 
-class LoopModule(nn.Module, ModelHooks, DataHooks, CheckpointHooks, OptimizationMethods, ConfigureCallbacks):
+class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHooks, CheckpointHooks, OptimizationMethods, ConfigureCallbacks):
     """Convenience base for models: the spec's hook defaults plus ``trainer``, ``log``, ``optimizers()`` and friends.
 
     Every hook's default is inherited from the spec's Protocols (the hook table's
@@ -108,33 +112,76 @@ class LoopModule(nn.Module, ModelHooks, DataHooks, CheckpointHooks, Optimization
         """Backward for manual optimization, with the hooks and the precision's scaling."""
         self.trainer._strategy.backward(loss, None, *args, **kwargs)
 
+    @property
+    def logger(self) -> Any:
+        """The Trainer's first logger, or None (Lightning's ``self.logger``)."""
+        return self._trainer.logger if self._trainer is not None else None
+
+    @property
+    def loggers(self) -> list[Any]:
+        """The Trainer's loggers (Lightning's ``self.loggers``)."""
+        return self._trainer.loggers if self._trainer is not None else []
+
     def log(
         self,
         name: str,
         value: Any,
         prog_bar: bool = False,
-        logger: bool = True,
+        logger: Optional[bool] = None,
         on_step: Optional[bool] = None,
         on_epoch: Optional[bool] = None,
-        reduce_fx: str = "mean",
-        batch_size: Optional[int] = None,
+        reduce_fx: Union[str, Callable[..., Any]] = "mean",
+        enable_graph: bool = False,
         sync_dist: bool = False,
-        **_: Any,
+        sync_dist_group: Optional[Any] = None,
+        add_dataloader_idx: bool = True,
+        batch_size: Optional[int] = None,
+        metric_attribute: Optional[str] = None,
+        rank_zero_only: bool = False,
     ) -> None:
-        """Record a scalar into ``trainer.callback_metrics`` (per step, or averaged over the epoch).
+        """Log a scalar (number, one-element tensor) or a torchmetrics ``Metric``, with Lightning 2.6's meaning.
 
-        ``sync_dist=True`` averages it over the processes of a distributed run.
+        ``on_step``/``on_epoch`` default per hook (spec/_logging.py); epoch values are
+        reduced with ``reduce_fx`` (``mean`` weighted by ``batch_size``, inferred from the
+        batch when not given); both levels give ``name_step`` and ``name_epoch`` keys;
+        several evaluation loaders give ``name/dataloader_idx_N``. ``sync_dist=True``
+        reduces over the processes of a distributed run. See spec/METRICS.md.
         """
         trainer = self._trainer
-        if trainer is None:
+        if trainer is None:  # Lightning's rule: a step method run without a Trainer may call log
+            warnings.warn(
+                f"self.log({name!r}, ...) was called but {type(self).__name__} is not attached to a Trainer; ignored",
+                UserWarning,
+                stacklevel=2,
+            )
             return
         trainer._metrics.log(
-            name, value, on_step=on_step, on_epoch=on_epoch, prog_bar=prog_bar, batch_size=batch_size, sync_dist=sync_dist
+            self, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
+            sync_dist_group, add_dataloader_idx, batch_size, metric_attribute, rank_zero_only,
         )
 
-    def log_dict(self, dictionary: Mapping[str, Any], **kwargs: Any) -> None:
-        for name, value in dictionary.items():
-            self.log(name, value, **kwargs)
+    def log_dict(
+        self,
+        dictionary: Mapping[str, Any],
+        prog_bar: bool = False,
+        logger: Optional[bool] = None,
+        on_step: Optional[bool] = None,
+        on_epoch: Optional[bool] = None,
+        reduce_fx: Union[str, Callable[..., Any]] = "mean",
+        enable_graph: bool = False,
+        sync_dist: bool = False,
+        sync_dist_group: Optional[Any] = None,
+        add_dataloader_idx: bool = True,
+        batch_size: Optional[int] = None,
+        rank_zero_only: bool = False,
+    ) -> None:
+        """:meth:`log` for each item (a torchmetrics ``MetricCollection`` logs each of its metrics)."""
+        items = dictionary.items(keep_base=False) if _is_metric_collection(dictionary) else dictionary.items()  # type: ignore[call-arg]
+        for name, value in items:
+            self.log(
+                name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
+                sync_dist_group, add_dataloader_idx, batch_size, None, rank_zero_only,
+            )
 
     def clip_gradients(
         self,
@@ -168,6 +215,11 @@ class LoopModule(nn.Module, ModelHooks, DataHooks, CheckpointHooks, Optimization
             clip_gradients(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
 
+def _is_metric_collection(value: Any) -> bool:
+    """A torchmetrics ``MetricCollection`` (duck-typed: its ``items`` takes ``keep_base``)."""
+    return type(value).__name__ == "MetricCollection" and hasattr(value, "compute") and hasattr(value, "_modules")
+
+
 def _register() -> None:
     from loophooks.spec import register_base
 
@@ -177,7 +229,7 @@ def _register() -> None:
 _register()
 
 
-class LoopDataModule(DataHooks):
+class LoopDataModule(HyperparametersMixin, DataHooks):
     """Convenience base for datamodules: the data hooks you override, plus ``state_dict``/``load_state_dict``.
 
     The engine asks the datamodule for loaders and batch-transfer hooks it
@@ -186,6 +238,45 @@ class LoopDataModule(DataHooks):
 
     def __init__(self) -> None:
         self.trainer: Any = None
+
+    @classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: Union[str, os.PathLike[str], IO[bytes]],
+        map_location: Any = None,
+        hparams_file: Any = None,
+        weights_only: Optional[bool] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A datamodule built from a checkpoint's ``datamodule_hyper_parameters`` updated with ``kwargs``."""
+        from loophooks.engine._loading import load_object
+
+        return load_object(
+            cls, checkpoint_path, kind="datamodule", map_location=map_location, hparams_file=hparams_file,
+            weights_only=weights_only, **kwargs,
+        )
+
+    @classmethod
+    def from_datasets(
+        cls,
+        train_dataset: Any = None,
+        val_dataset: Any = None,
+        test_dataset: Any = None,
+        predict_dataset: Any = None,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        **datamodule_kwargs: Any,
+    ) -> LoopDataModule:
+        """A datamodule whose loaders wrap the given datasets (or lists/dicts of them), as Lightning's.
+
+        Training loaders shuffle unless the dataset is iterable; the others keep order.
+        """
+        from loophooks.engine._module_api import datamodule_from_datasets
+
+        datamodule: LoopDataModule = datamodule_from_datasets(
+            cls, train_dataset, val_dataset, test_dataset, predict_dataset, batch_size, num_workers, datamodule_kwargs
+        )
+        return datamodule
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -36,10 +36,14 @@ from loophooks.engine._errors import CheckpointError, ConfigurationError, HookVa
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._faults import run_exception_handlers
 from loophooks.engine._fit_loop import FitLoop, ResumePoint
-from loophooks.engine._metrics import Metrics
-from loophooks.engine._module import LoopModule
+from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
+from loophooks.engine._log_publish import MetricsPublisher, print_results
+from loophooks.engine._loggers import configure_loggers, run_log_dir
+from loophooks.engine._module import LoopDataModule, LoopModule
+from loophooks.engine._options import check_options
 from loophooks.engine._optimization import LRSchedulerConfig, _NoOptimizer, parse_optimizers
 from loophooks.engine._precision import Precision
+from loophooks.engine._seed import install_worker_seeding
 from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
@@ -97,11 +101,18 @@ def _device(accelerator: str, devices: Any) -> torch.device:
         if isinstance(devices, (list, tuple)) and devices:
             index = int(devices[0])
         elif devices not in (None, "auto", 1, "1"):
-            raise ConfigurationError(f"Trainer(devices={devices!r}): this engine runs on one device")
+            raise _several_devices(devices)
         return torch.device("cuda", index)
     if devices not in (None, "auto", 1, "1"):
-        raise ConfigurationError(f"Trainer(devices={devices!r}): this engine runs on one device")
+        raise _several_devices(devices)
     return torch.device("cpu")
+
+
+def _several_devices(devices: Any) -> ConfigurationError:
+    return ConfigurationError(
+        f"Trainer(devices={devices!r}) asks for several devices, but without strategy='ddp' the engine runs one "
+        "process on one device: pass strategy='ddp' to train data-parallel, or devices=1"
+    )
 
 
 class Trainer:
@@ -153,14 +164,16 @@ class Trainer:
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
         default_root_dir: Optional[str] = None,
-        deterministic: Optional[bool] = None,
+        deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
         logger: Any = None,
+        log_every_n_steps: Optional[int] = None,
         num_nodes: int = 1,
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
     ) -> None:
+        check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
         _int_option("max_steps", max_steps, -1)
         _int_option("max_epochs", max_epochs, -1, none_ok=True)
         _int_option("num_sanity_val_steps", num_sanity_val_steps, -1, none_ok=True)
@@ -200,8 +213,8 @@ class Trainer:
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.default_root_dir = os.path.normpath(os.path.expanduser(default_root_dir or os.getcwd()))
         self.deterministic = deterministic
-        if deterministic:
-            torch.use_deterministic_algorithms(True)
+        if deterministic:  # "warn" (Lightning's value): warn instead of raising on a nondeterministic op
+            torch.use_deterministic_algorithms(True, warn_only=deterministic == "warn")
         # None: follow loophooks.spec.set_checks / LOOPHOOKS_CHECKS as they are when each run starts
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
@@ -219,13 +232,22 @@ class Trainer:
         user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
         if enable_progress_bar and ProgressBar.wanted() and not any(isinstance(c, ProgressBar) for c in user):
             user.append(ProgressBar())
+        if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
+            raise ConfigurationError(
+                "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
+                "enable_checkpointing=True"
+            )
         if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in user):
             user.append(ModelCheckpoint())
         _check_state_keys(user)
         self._trainer_callbacks = _reorder(user)
         self.callbacks: list[Any] = list(self._trainer_callbacks)
         self.state = LoopState()
-        self._metrics = Metrics(self)
+        self._metrics = MetricsPublisher(self)  # self.log's store and the metric dicts (engine/_log_publish.py)
+        _int_option("log_every_n_steps", 50 if log_every_n_steps is None else log_every_n_steps, 0)
+        self._metrics.log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
+        self._metrics.loggers = configure_loggers(logger, self.default_root_dir)
+        self._verbose = True
         self.datamodule: Any = None
         self._dispatch: Dispatcher = None  # type: ignore[assignment]
         self._fit_loop = FitLoop(self)
@@ -326,6 +348,35 @@ class Trainer:
         return self._metrics.callback_metrics
 
     @property
+    def logged_metrics(self) -> dict[str, torch.Tensor]:
+        return self._metrics.logged_metrics
+
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]:
+        return self._metrics.progress_bar_metrics
+
+    @property
+    def log_every_n_steps(self) -> int:
+        return self._metrics.log_every_n_steps
+
+    @property
+    def loggers(self) -> list[Any]:
+        return self._metrics.loggers
+
+    @loggers.setter
+    def loggers(self, loggers: Optional[list[Any]]) -> None:
+        self._metrics.loggers = list(loggers) if loggers else []
+
+    @property
+    def logger(self) -> Any:
+        """The first logger, or None."""
+        return self._metrics.loggers[0] if self._metrics.loggers else None
+
+    @logger.setter
+    def logger(self, logger: Any) -> None:
+        self._metrics.loggers = [] if logger is None else [logger]
+
+    @property
     def num_training_batches(self) -> Number:
         return self._fit_loop.max_batches
 
@@ -376,8 +427,11 @@ class Trainer:
         return self._strategy.node_rank
 
     @property
-    def log_dir(self) -> str:
-        return self.default_root_dir
+    def log_dir(self) -> Optional[str]:
+        """The first logger's directory (Lightning's rule), or ``default_root_dir`` without loggers."""
+        path = run_log_dir(self.loggers, self.default_root_dir)
+        broadcast = getattr(self._strategy, "broadcast", None)  # every process names rank 0's directory
+        return broadcast(path) if broadcast is not None else path
 
     @property
     def estimated_stepping_batches(self) -> Number:
@@ -400,6 +454,10 @@ class Trainer:
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
+        if _is_datamodule(train_dataloaders):  # fit(model, dm): Lightning takes a datamodule in this place too
+            if datamodule is not None:
+                raise ConfigurationError("fit: a datamodule was passed twice (as train_dataloaders and as datamodule)")
+            train_dataloaders, datamodule = None, train_dataloaders
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
         self._loaders = {"train_dataloader": train_dataloaders, "val_dataloader": val_dataloaders}
@@ -413,8 +471,13 @@ class Trainer:
         ckpt_path: Optional[str] = None,
         datamodule: Any = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
+        """Run validation: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
+        if _is_datamodule(dataloaders):  # validate(model, dm), as Lightning allows
+            dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("validate")
         self._loaders = {"val_dataloader": dataloaders}
+        self._verbose = verbose
         return self._run("validate", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
     def test(
@@ -424,8 +487,13 @@ class Trainer:
         ckpt_path: Optional[str] = None,
         datamodule: Any = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
+        """Run test: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
+        if _is_datamodule(dataloaders):  # test(model, dm), as Lightning allows
+            dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("test")
         self._loaders = {"test_dataloader": dataloaders}
+        self._verbose = verbose
         return self._run("test", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
     def predict(
@@ -437,6 +505,8 @@ class Trainer:
         ckpt_path: Optional[str] = None,
         weights_only: bool = True,
     ) -> Any:
+        if _is_datamodule(dataloaders):  # predict(model, dm), as Lightning allows
+            dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("predict")
         self._loaders = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions
         return self._run("predict", model, datamodule, ckpt_path, weights_only)
@@ -457,7 +527,7 @@ class Trainer:
             if model is None:
                 raise ConfigurationError(f"{fn}: no model given and none from an earlier run")
         self._verify(fn, model, datamodule)
-        ckpt_path = self._resolve_ckpt_path(ckpt_path)
+        ckpt_path = self._resolve_ckpt_path(ckpt_path, fn)
         checkpoint = load_checkpoint(ckpt_path, weights_only=weights_only) if ckpt_path is not None else None
         if fn == "fit" and checkpoint is not None and (
             "optimizer_states" not in checkpoint or "lr_schedulers" not in checkpoint
@@ -504,10 +574,13 @@ class Trainer:
             d.module_hook("configure_model")
             if checkpoint is not None:
                 self._restore_model_and_callbacks(checkpoint)
+            self._metrics.reset_results()  # every entry point starts with empty metric dicts (Lightning)
+            self._metrics.reset_metrics()
             self._strategy.model_to_device()
             if fn == "fit":
                 self._configure_optimizers()
                 d.hook("on_fit_start")
+                self._metrics.log_hyperparams(model, datamodule)
                 if checkpoint is not None:
                     self._restore_training_state(checkpoint)
             result = self._run_stage(fn)
@@ -517,7 +590,9 @@ class Trainer:
                 d.datamodule_hook("teardown", stage=fn)
             d.callback_hooks("teardown", fn)
             d.module_hook("teardown", stage=fn)
+            self._metrics.finalize("success")
             self._strategy.teardown()
+            self._metrics.teardown()
         except BaseException as exc:
             state.status = "interrupted"
             run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
@@ -527,14 +602,16 @@ class Trainer:
         state.stage = None
         return result
 
-    def _resolve_ckpt_path(self, ckpt_path: Optional[str]) -> Optional[str]:
+    def _resolve_ckpt_path(self, ckpt_path: Optional[str], fn: str = "fit") -> Optional[str]:
         """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
         if ckpt_path not in ("best", "last"):
             return None if ckpt_path is None else os.fspath(ckpt_path)
+        if ckpt_path == "last":  # from disk, as Lightning: a new process finds the last run's last.ckpt
+            from loophooks.engine.callbacks import find_last_checkpoint
+
+            return find_last_checkpoint(self, fn)
         cb = self.checkpoint_callback
-        path = None
-        if cb is not None:
-            path = cb.best_model_path if ckpt_path == "best" else cb.last_model_path
+        path = cb.best_model_path if cb is not None else None
         if not path:
             raise CheckpointError(f'ckpt_path="{ckpt_path}": no checkpoint callback has saved a {ckpt_path} checkpoint')
         return path
@@ -550,7 +627,11 @@ class Trainer:
         if fn == "predict":
             return PredictLoop(self).run(self._return_predictions)
         self._eval_loop = EvalLoop(self, "validation" if fn == "validate" else "test")
-        return self._eval_loop.run()
+        outputs = self._eval_loop.run()
+        results = [{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in out.items()} for out in outputs]
+        if self._verbose and self.is_global_zero:
+            print_results(results, fn)
+        return results
 
     # --- helpers the loops use -------------------------------------------------------------------------
     def _request_loaders(self, source: str) -> Any:
@@ -566,6 +647,10 @@ class Trainer:
 
     def _distribute(self, source: str, loaders: Any) -> Any:
         """Each process's share of the loaders (engine/_sampler.py); unchanged on one device."""
+        for loader in loaders.values() if isinstance(loaders, dict) else (
+            loaders if isinstance(loaders, (list, tuple)) else (loaders,)
+        ):
+            install_worker_seeding(loader)  # seed_everything(workers=True), engine/_seed.py
         return self._strategy.process_dataloaders(
             source,
             loaders,
@@ -724,6 +809,7 @@ class Trainer:
             "state_dict": module.state_dict(),
             "loops": {"fit_loop": self._fit_loop_state()},
         }
+        lightning_entries(self, checkpoint)  # what Lightning needs to load and resume it (engine/_lightning_ckpt.py)
         if not weights_only:
             checkpoint["callbacks"] = d.callback_state_dicts()
             checkpoint["optimizer_states"] = [o.state_dict() for o in self._strategy.optimizers]
@@ -790,10 +876,12 @@ class Trainer:
             self._fit_loop.resume = ResumePoint(
                 int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng")
             )
-        else:  # a checkpoint from elsewhere: trust its epoch and step, start the next epoch
-            state.epoch = int(checkpoint.get("epoch", 0)) + 1
-            state.global_step = int(checkpoint.get("global_step", 0))
-            self._fit_loop.resume = ResumePoint(0, False, None, None)
+        else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
+            point = read_lightning_loops(checkpoint, self.ckpt_path)
+            state.epoch = point.epoch
+            state.global_step = point.global_step
+            state.total_batch_idx = point.total_batch_idx
+            self._fit_loop.resume = ResumePoint(point.batches_done, point.mid_epoch, None, None)
         if self.max_epochs != -1 and state.epoch > self.max_epochs:
             raise CheckpointError(
                 f"checkpoint {self.ckpt_path!r} is at epoch {state.epoch}, beyond Trainer(max_epochs={self.max_epochs})"
@@ -817,6 +905,14 @@ class Trainer:
                 ) from exc
         for config, sched_state in zip(self._strategy.lr_scheduler_configs, checkpoint["lr_schedulers"]):
             config.scheduler.load_state_dict(sched_state)
+
+
+def _is_datamodule(obj: Any) -> bool:
+    return isinstance(obj, LoopDataModule)
+
+
+def _twice(fn: str) -> Any:
+    raise ConfigurationError(f"{fn}: a datamodule was passed twice (as dataloaders and as datamodule)")
 
 
 _LOADER_OF_STAGE = {
