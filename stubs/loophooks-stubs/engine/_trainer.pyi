@@ -99,6 +99,7 @@ class Trainer:
         deterministic: bool | Literal["warn"] | None = None,
         check_hooks: bool | None = None,
         logger: Any = None,
+        log_every_n_steps: int | None = None,
         num_nodes: int = 1,
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
@@ -143,6 +144,20 @@ class Trainer:
     @property
     def callback_metrics(self) -> dict[str, torch.Tensor]: ...
     @property
+    def logged_metrics(self) -> dict[str, torch.Tensor]: ...
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]: ...
+    @property
+    def log_every_n_steps(self) -> int: ...
+    @property
+    def loggers(self) -> list[Any]: ...
+    @loggers.setter
+    def loggers(self, loggers: list[Any] | None) -> None: ...
+    @property
+    def logger(self) -> Any: ...
+    @logger.setter
+    def logger(self, logger: Any) -> None: ...
+    @property
     def num_training_batches(self) -> Number: ...
     @property
     def num_val_batches(self) -> list[Number]: ...
@@ -167,7 +182,7 @@ class Trainer:
     @property
     def node_rank(self) -> int: ...
     @property
-    def log_dir(self) -> str: ...
+    def log_dir(self) -> str | None: ...
     @property
     def estimated_stepping_batches(self) -> Number: ...
     def fit(
@@ -186,6 +201,7 @@ class Trainer:
         ckpt_path: str | None = None,
         datamodule: DataHooks | None = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]: ...
     def test(
         self,
@@ -194,6 +210,7 @@ class Trainer:
         ckpt_path: str | None = None,
         datamodule: DataHooks | None = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]: ...
     def predict(
         self,
