@@ -213,8 +213,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, weights_only: bool = True) 
         raise CheckpointError(
             f"checkpoint {path!r} is corrupt or not a checkpoint: {type(exc).__name__}: {exc}"
         ) from exc
-    check_structure(checkpoint, path)  # engine/_checkpoint_schema.py: the entries restores read
-    return checkpoint
+    return check_structure(checkpoint, path)  # engine/_checkpoint_schema.py: the entries restores read
 
 
 _ZIP_MAGIC = b"PK\x03\x04"

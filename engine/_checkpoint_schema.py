@@ -47,8 +47,8 @@ def _rng(path: str, entry: str, value: Any) -> None:
         raise _bad(path, entry, f"None or a uint8 tensor of {size} bytes (a torch RNG state)", value)
 
 
-def check_structure(checkpoint: Any, path: str) -> None:
-    """Raise :class:`CheckpointError` if an entry the engine restores from has the wrong shape."""
+def check_structure(checkpoint: Any, path: str) -> dict[str, Any]:
+    """``checkpoint``, once every entry the engine restores from has the right shape; else CheckpointError."""
     if not isinstance(checkpoint, dict):
         raise CheckpointError(
             f"checkpoint {path!r} is not a training checkpoint (a dict with a 'state_dict' entry): it holds "
@@ -95,3 +95,4 @@ def check_structure(checkpoint: Any, path: str) -> None:
         for key, value in fit.items():
             if not isinstance(value, Mapping):
                 raise _bad(path, f"'loops'['fit_loop'][{key!r}]", "a dict (Lightning's loop state)", value)
+    return checkpoint
