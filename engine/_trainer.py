@@ -28,7 +28,7 @@ from typing import Any, Literal, NoReturn, Optional, Union
 import torch
 from torch import nn
 
-from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar, TQDMProgressBar
 from loophooks.engine._checkpoint import VERSION_KEY, load_checkpoint, save_checkpoint_file
 from loophooks.engine._ddp import resolve_strategy
 from loophooks.engine._dispatch import Dispatcher, is_overridden
@@ -230,8 +230,15 @@ class Trainer:
             self._precision = Precision(precision, device)
             self._strategy = strategy if isinstance(strategy, Strategy) else Strategy(device, self._precision)
         user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
-        if enable_progress_bar and ProgressBar.wanted() and not any(isinstance(c, ProgressBar) for c in user):
-            user.append(ProgressBar())
+        bars = [c for c in user if isinstance(c, ProgressBar)]
+        if len(bars) > 1:
+            raise ConfigurationError(f"Trainer(callbacks=...) holds {len(bars)} progress bars; give at most one")
+        if bars and not enable_progress_bar:
+            raise ConfigurationError(
+                f"Trainer(enable_progress_bar=False) but callbacks include {type(bars[0]).__name__}; remove one of them"
+            )
+        if enable_progress_bar and not bars:  # Lightning's default bar (plain lines when stdout is not a terminal)
+            user.append(TQDMProgressBar())
         if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
             raise ConfigurationError(
                 "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
@@ -877,7 +884,14 @@ class Trainer:
                 int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng")
             )
         else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
-            point = read_lightning_loops(checkpoint, self.ckpt_path)
+            try:
+                point = read_lightning_loops(checkpoint, self.ckpt_path)
+            except CheckpointError:
+                raise
+            except Exception as exc:  # counters of the wrong type in a damaged file
+                raise CheckpointError(
+                    f"checkpoint {self.ckpt_path!r}: Lightning loop state cannot be read: {type(exc).__name__}: {exc}"
+                ) from exc
             state.epoch = point.epoch
             state.global_step = point.global_step
             state.total_batch_idx = point.total_batch_idx
@@ -903,8 +917,20 @@ class Trainer:
                 raise CheckpointError(
                     f"checkpoint {self.ckpt_path!r}: optimizer state {i} does not fit {type(opt).__name__}: {exc}"
                 ) from exc
-        for config, sched_state in zip(self._strategy.lr_scheduler_configs, checkpoint["lr_schedulers"]):
-            config.scheduler.load_state_dict(sched_state)
+        configs = self._strategy.lr_scheduler_configs
+        if len(checkpoint["lr_schedulers"]) != len(configs):
+            raise CheckpointError(
+                f"checkpoint {self.ckpt_path!r} has {len(checkpoint['lr_schedulers'])} scheduler states; "
+                f"configure_optimizers returned {len(configs)} schedulers"
+            )
+        for i, (config, sched_state) in enumerate(zip(configs, checkpoint["lr_schedulers"])):
+            try:
+                config.scheduler.load_state_dict(sched_state)
+            except Exception as exc:  # a state of another scheduler type, or a damaged one
+                raise CheckpointError(
+                    f"checkpoint {self.ckpt_path!r}: scheduler state {i} does not fit "
+                    f"{type(config.scheduler).__name__}: {type(exc).__name__}: {exc}"
+                ) from exc
 
 
 def _is_datamodule(obj: Any) -> bool:
