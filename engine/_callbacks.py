@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import torch
 
@@ -65,7 +65,7 @@ class ModelCheckpoint(Callback):
 
     def __init__(
         self,
-        dirpath: Optional[str] = None,
+        dirpath: Optional[Union[str, os.PathLike[str]]] = None,
         filename: Optional[str] = None,
         monitor: Optional[str] = None,
         mode: Literal["min", "max"] = "min",
@@ -76,7 +76,9 @@ class ModelCheckpoint(Callback):
         every_n_epochs: Optional[int] = None,
         save_on_train_epoch_end: Optional[bool] = None,
     ) -> None:
-        self.dirpath = dirpath
+        # A str, never a Path: the folder goes into the checkpoint's callback state, which must load with
+        # weights_only=True (ckpt_path="best" later), and torch's safe unpickler refuses pathlib objects.
+        self.dirpath: Optional[str] = None if dirpath is None else os.fspath(dirpath)
         self.filename = filename or "epoch={epoch}-step={step}"
         self.monitor = monitor
         self.mode = mode
