@@ -6,14 +6,22 @@ Every loader yields full batches of :data:`~loophooks.spec.BATCH_SIZE` rows of
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from loophooks.spec import BATCH_SIZE, FEATURES, Scenario
 
-__all__ = ["CustomBatch", "RowDataset", "loaders_for", "make_datamodule", "make_loader"]
+__all__ = [
+    "CustomBatch",
+    "RowDataset",
+    "batch_sources",
+    "fingerprint",
+    "loaders_for",
+    "make_datamodule",
+    "make_loader",
+]
 
 
 class RowDataset(Dataset[torch.Tensor]):
@@ -60,15 +68,52 @@ def _one_or_many(counts: tuple[int, ...], custom: bool, seed: int) -> Any:
     return loaders[0] if len(loaders) == 1 else loaders
 
 
+# The seed of each stage's first loader; loader i of a stage uses seed + i. The data is
+# tagged by these seeds: every batch of every loader is told apart by its first row.
+_SEEDS: Final = {"train": 1, "val": 10, "test": 20, "predict": 30}
+
+
+def _counts(scenario: Scenario) -> dict[str, tuple[int, ...]]:
+    return {
+        "train": (scenario.train_batches,),
+        "val": scenario.val_batches,
+        "test": scenario.test_batches,
+        "predict": scenario.predict_batches,
+    }
+
+
+Fingerprint = tuple[float, ...]
+
+
+def fingerprint(batch: Any) -> Fingerprint | None:
+    """The first row of ``batch`` as floats (on the CPU), or ``None`` for what is not a batch of rows."""
+    rows = batch.x if isinstance(batch, CustomBatch) else batch
+    if not isinstance(rows, torch.Tensor) or rows.ndim != 2 or rows.shape[0] == 0:
+        return None
+    return tuple(float(v) for v in rows[0].detach().float().cpu().tolist())
+
+
+def batch_sources(scenario: Scenario) -> dict[Fingerprint, tuple[str, int, int]]:
+    """Every batch the scenario's loaders yield, by :func:`fingerprint`:
+    ``(stage, loader index, position in the loader)``."""
+    table: dict[Fingerprint, tuple[str, int, int]] = {}
+    for stage, counts in _counts(scenario).items():
+        for loader, n in enumerate(counts):
+            data = RowDataset(n * BATCH_SIZE, _SEEDS[stage] + loader).data
+            for position in range(n):
+                table[tuple(float(v) for v in data[position * BATCH_SIZE].tolist())] = (stage, loader, position)
+    return table
+
+
 def loaders_for(scenario: Scenario) -> dict[str, Any]:
     """The loaders of ``scenario`` by stage: ``"train"``, ``"val"``, ``"test"``, ``"predict"``;
     one loader, or a list where the scenario has several."""
     custom = scenario.custom_batch
     return {
-        "train": make_loader(scenario.train_batches, custom=custom, seed=1),
-        "val": _one_or_many(scenario.val_batches, custom, 10),
-        "test": _one_or_many(scenario.test_batches, custom, 20),
-        "predict": _one_or_many(scenario.predict_batches, custom, 30),
+        "train": make_loader(scenario.train_batches, custom=custom, seed=_SEEDS["train"]),
+        "val": _one_or_many(scenario.val_batches, custom, _SEEDS["val"]),
+        "test": _one_or_many(scenario.test_batches, custom, _SEEDS["test"]),
+        "predict": _one_or_many(scenario.predict_batches, custom, _SEEDS["predict"]),
     }
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from loophooks.conformance._data import CustomBatch, loaders_for, make_datamodule
+from loophooks.conformance._data import CustomBatch, batch_sources, fingerprint, loaders_for, make_datamodule
 from loophooks.conformance._normalize import NormalizeContext, grad_mode, normalize, tensor_device
 from loophooks.spec import CALLBACK_HOOKS, DATAMODULE_HOOKS, FEATURES, HOOKS, OUTPUTS, Call, Fault, Hook, Scenario, Target
 
@@ -55,8 +55,14 @@ class Recorder:
     training batch ``fault.batch`` of epoch ``fault.epoch``, after it is recorded.
     """
 
-    def __init__(self, *, fault: Fault | None = None) -> None:
+    def __init__(
+        self, *, fault: Fault | None = None, sources: Mapping[tuple[float, ...], tuple[str, int, int]] | None = None
+    ) -> None:
         self.calls: list[Call] = []
+        self.sources = sources
+        """The scenario's batches by fingerprint (``_data.batch_sources``): each batch hook's
+        call is tagged with the loader and position its batch came from."""
+        self.fault_fired = False
         self.context = NormalizeContext()
         self.fault = fault
         self.model: Any = None
@@ -109,14 +115,24 @@ class Recorder:
     # -- recording --------------------------------------------------------------------------
 
     def _install(self, cls: type[Any], name: str, names: tuple[str, ...], target: Target, *, skip: int = 0) -> None:
-        """Wrap ``cls``'s inherited ``name`` (if it has one) to record, then call it."""
+        """Wrap ``cls``'s inherited ``name`` (if it has one) to record, then call it.
+
+        ``names`` are the parameters after ``self``; a callback hook's first two
+        (``skip=2``: ``trainer``, ``pl_module``) are not recorded. A trainer may pass
+        any argument by position or by keyword.
+        """
         method = getattr(cls, name, None)
         if not callable(method):
             return
         recorder = self
+        full = (*_CALLBACK_LEADING, *names) if skip else names
 
         def hook(owner: Any, *args: Any, **kwargs: Any) -> Any:
-            recorder._record(name, target, names, args[skip:], kwargs, owner, args[1] if skip else None)
+            bound = _bind(full, args, kwargs)
+            pl_module = bound.pop("pl_module", None) if skip else None
+            if skip:
+                bound.pop("trainer", None)
+            recorder._record(name, target, bound, owner, pl_module)
             result = getattr(super(cls, owner), name)(*args, **kwargs)
             if target == "module" and name == "configure_optimizers":
                 recorder._remember_optimizers(result)
@@ -132,23 +148,15 @@ class Recorder:
             pass
         setattr(cls, name, hook)
 
-    def _record(
-        self,
-        name: str,
-        target: Target,
-        names: tuple[str, ...],
-        args: tuple[Any, ...],
-        kwargs: Mapping[str, Any],
-        owner: Any,
-        pl_module: Any,
-    ) -> None:
-        bound: dict[str, Any] = {}
-        for i, value in enumerate(args):
-            bound[names[i] if i < len(names) else f"_arg{i}"] = value
-        bound.update(kwargs)
+    def _record(self, name: str, target: Target, bound: dict[str, Any], owner: Any, pl_module: Any) -> None:
+        """Append the call (``bound``: its arguments by name) to the trace."""
         model = pl_module if pl_module is not None else (owner if target == "module" else self.model)
         training = bool(model.training) if isinstance(model, torch.nn.Module) else None
         batch = bound.get("batch")
+        source = None
+        if target == "module" and name.endswith("_batch_start") and self.sources is not None and "batch" in bound:
+            key = fingerprint(batch)
+            source = self.sources.get(key) if key is not None else None
         self.calls.append(
             Call(
                 name,
@@ -157,6 +165,7 @@ class Recorder:
                 training=training,
                 grad=grad_mode(),  # type: ignore[arg-type]
                 device=tensor_device(batch) if "batch" in bound else None,
+                source=source,
             )
         )
         if target == "module":
@@ -172,6 +181,7 @@ class Recorder:
             return
         epoch = getattr(model, "current_epoch", None)
         if (epoch, self._batch_idx) == (fault.epoch, fault.batch):
+            self.fault_fired = True
             raise RuntimeError(f"loophooks: fault injected in {name} at epoch {epoch}, batch {self._batch_idx}")
 
     def _remember_optimizers(self, result: Any) -> None:
@@ -196,6 +206,14 @@ class Recorder:
         visit(result)
         self.context.optimizers = optimizers
         self.context.schedulers = schedulers
+
+
+def _bind(names: tuple[str, ...], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """A call's arguments by parameter name: positional ones in ``names``' order (any
+    beyond them as ``_arg<i>``), then the keywords."""
+    bound = {names[i] if i < len(names) else f"_arg{i}": value for i, value in enumerate(args)}
+    bound.update(kwargs)
+    return bound
 
 
 def _overrides(cls: type[Any], name: str, framework_base: type[Any] | None) -> bool:
@@ -386,7 +404,7 @@ def record_run(
     finished). A ``resume`` scenario runs twice into the same trace: a fit that
     saves the checkpoint, then a fit from it.
     """
-    recorder = Recorder(fault=scenario.fault)
+    recorder = Recorder(fault=scenario.fault, sources=batch_sources(scenario))
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         ckpt = Path(tmp) / "resume.ckpt"
         error = _one_run(adapter, scenario, recorder, tmp, saver_path=ckpt if scenario.resume else None)

@@ -28,6 +28,7 @@ from typing_extensions import final
 
 from loophooks.conformance._adapter import Adapter
 from loophooks.conformance._catalogue import DEVICES, Case, catalogue, select
+from loophooks.conformance._data import batch_sources
 from loophooks.conformance._deviations import Deviations, Level, load_deviations
 from loophooks.conformance._report import CaseResult, Report
 from loophooks.conformance._validator import LossProbe, OutputsProbe, Probes, Verdict, validate
@@ -173,17 +174,15 @@ def _probing_recorder(scenario: Scenario, probes: Probes) -> Any:
         def model_class(self, base: type[Any], framework_base: type[Any] | None = None) -> type[Any]:
             return super().model_class(_probed(base, probes, scenario), framework_base)
 
-        def _record(self, name: str, target: Any, names: Any, args: Any, kwargs: Any, owner: Any, pl_module: Any) -> None:
-            super()._record(name, target, names, args, kwargs, owner, pl_module)
+        def _record(self, name: str, target: Any, bound: dict[str, Any], owner: Any, pl_module: Any) -> None:
+            super()._record(name, target, bound, owner, pl_module)
             # The spec's runtime checks on what the trainer hands each hook, whatever the
             # trainer: the call is in the trace first, so the failure shows where it happened.
             hook = (CALLBACK_HOOKS if target == "callback" else HOOKS).get(name)
             if hook is not None and checks_enabled():
-                bound = dict(zip(names, args))
-                bound.update(kwargs)
                 check_args(hook, bound, owner=owner)
 
-    return ProbingRecorder(fault=scenario.fault)
+    return ProbingRecorder(fault=scenario.fault, sources=batch_sources(scenario))
 
 
 def run_scenario(adapter: Adapter, scenario: Scenario, *, workdir: str | None = None) -> Run:

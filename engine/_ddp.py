@@ -53,7 +53,7 @@ from torch._C._distributed_c10d import PrefixStore, TCPStore  # the classes torc
 from torch import nn
 from typing_extensions import final
 
-from loophooks.engine._errors import ConfigurationError
+from loophooks.engine._errors import ConfigurationError, append_note
 from loophooks.engine._launch import ClusterEnvironment, ScriptLauncher, find_free_port, launched_externally
 from loophooks.engine._precision import Precision
 from loophooks.engine._sampler import check_lengths_across_ranks, distribute_loaders
@@ -422,15 +422,8 @@ class DDPStrategy(Strategy):
 
 
 def _note(exc: BaseException, text: str) -> None:
-    """PEP 678 note (kept in ``__notes__`` on Python 3.10, where tracebacks do not show it)."""
-    adder = getattr(exc, "add_note", None)
-    if adder is not None:
-        adder(text)
-        return
-    try:
-        exc.__notes__ = [*getattr(exc, "__notes__", []), text]  # type: ignore[attr-defined]
-    except (AttributeError, TypeError):
-        pass
+    """PEP 678 note (kept in ``__notes__`` on Python 3.10, where tracebacks do not show it); never raises."""
+    append_note(exc, text)
 
 
 def resolve_strategy(

@@ -244,6 +244,10 @@ class Dispatcher:
         finally:
             state.hook = prev
 
+    def call_callback(self, name: str, fn: _Fn, *args: Any) -> Any:
+        """Call one callback's ``name`` (``fn``, from :meth:`callbacks_with`), checked like the others."""
+        return self._call_other(name, fn, "callback", (self.trainer, self.module, *args))
+
     def callback_state_dicts(self) -> dict[str, Any]:
         """Every callback's non-empty ``state_dict()``, keyed by its ``state_key`` (for a checkpoint)."""
         states: dict[str, Any] = {}

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import torch
 from typing_extensions import final
@@ -46,7 +46,7 @@ _BATCH_START_EXPECTED = "None or -1 (" + RETURN_HINTS["on_train_batch_start"] + 
 class _Closure:
     """``training_step`` + zero_grad + backward, handed to ``optimizer_step``; reused for every batch."""
 
-    __slots__ = ("args", "batch_idx", "extra", "loss", "loop", "zero_grad")
+    __slots__ = ("args", "batch_idx", "extra", "loss", "loop", "ran", "zero_grad")
 
     def __init__(self, loop: TrainingEpochLoop) -> None:
         self.loop = loop
@@ -55,11 +55,13 @@ class _Closure:
         self.zero_grad = False
         self.loss: Optional[torch.Tensor] = None
         self.extra: Optional[dict[str, Any]] = None
+        self.ran = False  # set by each call: optimizer_step must run the closure (Lightning raises otherwise)
 
     def __call__(self) -> Optional[torch.Tensor]:
         if not torch.is_grad_enabled():  # a hook switched grad off; the closure needs it (cheap check, rare path)
             with torch.enable_grad():
                 return self()
+        self.ran = True
         loop = self.loop
         trainer = loop.trainer
         d = trainer._dispatch
@@ -78,12 +80,10 @@ class _Closure:
         elif isinstance(output, Mapping):
             closure_loss = output.get("loss")
             if not isinstance(closure_loss, torch.Tensor):
-                raise HookValueError(
-                    "training_step", "return value", "a dict with a tensor under 'loss'", output
-                )
+                _bad_output(trainer, "a dict with a tensor under 'loss'", output)
             self.extra = {k: v for k, v in output.items() if k != "loss"}
         else:
-            raise HookValueError("training_step", "return value", "a Tensor, a dict with 'loss', or None", output)
+            _bad_output(trainer, "a Tensor, a dict with 'loss', or None", output)
         if closure_loss is not None:
             # backward needs one element attached to the graph: say so here, not in autograd's words
             if closure_loss.numel() != 1 or not closure_loss.requires_grad:
@@ -103,6 +103,17 @@ class _Closure:
         return self.loss
 
 
+def _bad_output(trainer: Trainer, expected: str, output: Any) -> NoReturn:
+    """Raise the error for a ``training_step`` return the loop cannot use.
+
+    Noted as ``training_step``'s before it leaves the closure: ``optimizer_step``
+    runs the closure, and its note would otherwise be the first (and only) one.
+    """
+    error = HookValueError("training_step", "return value", expected, output)
+    add_note(error, f"training_step's return value at {trainer.state.where()}")
+    raise error
+
+
 def _bad_loss(loss: torch.Tensor, trainer: Trainer, finite: bool = False) -> None:
     """Raise the error for a loss that backward cannot (or, with ``terminate_on_nan``, must not) use."""
     if finite:
@@ -113,6 +124,18 @@ def _bad_loss(loss: torch.Tensor, trainer: Trainer, finite: bool = False) -> Non
         expected = "a tensor that requires grad (computed from the parameters, not detached or made with torch.tensor)"
     error = HookValueError("training_step", "loss", expected, loss)
     add_note(error, f"training_step's loss at {trainer.state.where()}")
+    raise error
+
+
+def _closure_not_called(trainer: Trainer) -> NoReturn:
+    """An ``optimizer_step`` that never ran its closure: nothing was trained, so say so (as Lightning does)."""
+    model = type(trainer._strategy.module).__name__
+    error = ConfigurationError(
+        f"{model}.optimizer_step returned without calling optimizer_closure: training_step and backward never ran, "
+        "so this step trained nothing. Call optimizer.step(closure=optimizer_closure) (or optimizer_closure()) "
+        "in optimizer_step, and use an optimizer whose step calls the closure."
+    )
+    add_note(error, f"model hook optimizer_step at {trainer.state.where()}")
     raise error
 
 
@@ -214,9 +237,12 @@ class TrainingEpochLoop:
                 closure()
         else:
             strategy = trainer._strategy
+            closure.ran = False
             trainer._dispatch.module_hook(
                 "optimizer_step", trainer.state.epoch, batch_idx, strategy.loop_optimizers[0], closure
             )
+            if not closure.ran:
+                _closure_not_called(trainer)
             trainer.state.global_step += 1
         loss = closure.loss
         closure.loss = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CheckpointError", "ConfigurationError", "HookValueError", "add_note"]
+__all__ = ["CheckpointError", "ConfigurationError", "HookValueError", "add_note", "append_note"]
 
 
 class ConfigurationError(ValueError):
@@ -43,19 +43,48 @@ def add_note(exc: BaseException, text: str) -> None:
 
     Python 3.10 has no ``add_note``: the note is kept in ``__notes__`` where
     3.11+ tracebacks would show it, so code reading notes works on both.
+    Never raises: it runs on error paths, where an error of its own would
+    replace the user's.
     """
-    notes = getattr(exc, "__notes__", None)
-    if notes and any(isinstance(n, str) and n.startswith(_NOTE_PREFIX) for n in notes):
-        return
-    note = _NOTE_PREFIX + text
-    adder = getattr(exc, "add_note", None)
-    if adder is not None:
-        adder(note)
-        return
     try:
-        if notes is None:
-            exc.__notes__ = [note]  # type: ignore[attr-defined]
-        else:
+        notes = getattr(exc, "__notes__", None)
+        if isinstance(notes, list) and any(isinstance(n, str) and n.startswith(_NOTE_PREFIX) for n in notes):
+            return
+    except Exception:  # a __notes__ property or __eq__ that raises: treat as no notes
+        notes = None
+    _append(exc, notes, _NOTE_PREFIX + text)
+
+
+def append_note(exc: BaseException, text: str) -> None:
+    """Attach ``text`` to ``exc`` as one more note (no once-only rule); never raises."""
+    try:
+        notes = getattr(exc, "__notes__", None)
+    except Exception:
+        notes = None
+    _append(exc, notes, text)
+
+
+def _append(exc: BaseException, notes: Any, note: str) -> None:
+    """Add ``note`` to ``exc.__notes__``, whatever the user left there.
+
+    PEP 678 wants a list of strings, but any object may sit in ``__notes__``
+    (a tuple, a string, None); ``BaseException.add_note`` then raises
+    TypeError. A string or a sequence of strings is kept, as the first notes
+    of a new list; anything else is kept as its ``repr``. An exception type
+    that forbids the attribute goes without the note.
+    """
+    try:
+        if isinstance(notes, list):
             notes.append(note)
-    except (AttributeError, TypeError):  # an exception type that forbids new attributes
+            return
+        if notes is None:
+            kept: list[str] = []
+        elif isinstance(notes, str):
+            kept = [notes]
+        elif isinstance(notes, (tuple, set, frozenset)) and all(isinstance(n, str) for n in notes):
+            kept = list(notes)
+        else:
+            kept = [f"(__notes__ was {type(notes).__name__} {notes!r:.200})"]
+        exc.__notes__ = [*kept, note]  # type: ignore[attr-defined]
+    except Exception:  # an exception type that forbids new attributes, or a repr that raises
         pass

@@ -24,7 +24,7 @@ import inspect
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, NoReturn, Optional, Union
 
 import torch
 from torch import nn
@@ -35,6 +35,7 @@ from loophooks.engine._ddp import resolve_strategy
 from loophooks.engine._dispatch import Dispatcher, is_overridden
 from loophooks.engine._errors import CheckpointError, ConfigurationError, HookValueError
 from loophooks.engine._eval_loop import EvalLoop
+from loophooks.engine._faults import run_exception_handlers
 from loophooks.engine._fit_loop import FitLoop, ResumePoint
 from loophooks.engine._metrics import Metrics
 from loophooks.engine._module import LoopModule
@@ -202,7 +203,8 @@ class Trainer:
         self.deterministic = deterministic
         if deterministic:
             torch.use_deterministic_algorithms(True)
-        self.check_hooks = _env_checks() if check_hooks is None else bool(check_hooks)
+        # None: follow loophooks.spec.set_checks / LOOPHOOKS_CHECKS as they are when each run starts
+        self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
         self.terminate_on_nan = bool(terminate_on_nan)
         self.num_nodes = num_nodes
@@ -235,6 +237,19 @@ class Trainer:
         self.ckpt_path: Optional[str] = None
 
     # --- properties hooks read -------------------------------------------------------------------------
+    @property
+    def check_hooks(self) -> bool:
+        """Whether the next run checks every hook call against the spec.
+
+        ``Trainer(check_hooks=...)`` fixes it; left at None it is read when each run
+        starts, so ``set_checks(True)`` after the Trainer was built still applies.
+        """
+        return _env_checks() if self._check_hooks is None else self._check_hooks
+
+    @check_hooks.setter
+    def check_hooks(self, value: Optional[bool]) -> None:
+        self._check_hooks = None if value is None else bool(value)
+
     @property
     def current_epoch(self) -> int:
         return self.state.epoch
@@ -508,11 +523,7 @@ class Trainer:
             self._strategy.teardown()
         except BaseException as exc:
             state.status = "interrupted"
-            self._strategy.on_exception(exc)
-            d.callback_hooks("on_exception", exc)
-            if datamodule is not None:
-                d.datamodule_hook("on_exception", exc)
-            self._strategy.teardown()
+            run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
             state.stage = None
             raise
         state.status = "finished"
@@ -576,7 +587,14 @@ class Trainer:
         return self._has_source("val_dataloader") and self._dispatch.has("validation_step") and self.limit_val_batches > 0
 
     def _transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """The three batch-transfer hooks; each must hand a batch on."""
+        """The three batch-transfer hooks; each must hand a batch on.
+
+        A loader that yields None (a ``collate_fn`` dropping a whole batch) is named
+        as the cause before any hook sees it: Lightning skips such a batch with a
+        warning, which the engine does not support (see docs/ERRORS.md).
+        """
+        if batch is None:
+            _none_batch(self.state, dataloader_idx)
         d = self._dispatch
         before, move, after = self._identity_transfer
         if not before:
@@ -668,6 +686,18 @@ class Trainer:
         step = {"validate": "validation_step", "test": "test_step", "predict": "predict_step"}.get(fn)
         if step is not None and not d.has(step):
             raise ConfigurationError(f"{fn}: {model} has no {step}")
+        if step is not None:
+            source, limit = {
+                "validate": ("val_dataloader", self.limit_val_batches),
+                "test": ("test_dataloader", self.limit_test_batches),
+                "predict": ("predict_dataloader", self.limit_predict_batches),
+            }[fn]
+            # Lightning raises too (after setup); without a loader the run would return empty results silently.
+            if limit and not self._has_source(source):
+                raise ConfigurationError(
+                    f"`{source}` must be implemented to be used with the Trainer: {fn} got no dataloaders, "
+                    f"and neither {model} nor a datamodule defines {source}"
+                )
 
     def _attach_model_callbacks(self) -> None:
         d = self._dispatch
@@ -803,6 +833,25 @@ class Trainer:
                 ) from exc
         for config, sched_state in zip(self._strategy.lr_scheduler_configs, checkpoint["lr_schedulers"]):
             config.scheduler.load_state_dict(sched_state)
+
+
+_LOADER_OF_STAGE = {
+    "train": "train_dataloader",
+    "sanity_check": "val_dataloader",
+    "validate": "val_dataloader",
+    "test": "test_dataloader",
+    "predict": "predict_dataloader",
+}
+
+
+def _none_batch(state: LoopState, dataloader_idx: int) -> NoReturn:
+    loader = _LOADER_OF_STAGE.get(state.stage or "", "the dataloader")
+    index = state.batch_idx if state.stage == "train" else state.eval_batch_idx
+    raise ConfigurationError(
+        f"{loader} (loader {dataloader_idx}) yielded None as batch {index}: a batch must not be None. Lightning "
+        "skips such batches with a warning; this engine does not support them: drop empty batches in the "
+        "dataset or collate_fn instead"
+    )
 
 
 def _prepares_data(strategy: Strategy, owner: Any) -> bool:

@@ -12,6 +12,7 @@ Each rule is one small function over the trace; the rules are listed once, in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -19,6 +20,7 @@ from typing import Final
 from typing_extensions import final
 
 from loophooks.spec._scenario import Scenario
+from loophooks.spec._shape import Batch, Epoch, EvalRun, RunShape, run_bounds, shape
 from loophooks.spec._trace import Call
 
 __all__ = ["RULES", "Rule", "core_violations"]
@@ -48,9 +50,7 @@ def _stage(hook: str) -> str:
 def _runs(trace: Trace) -> list[tuple[int, int]]:
     """``[start, end)`` index ranges of the entry-point runs in ``trace``: a run
     begins at each module ``setup`` (a resume scenario has two)."""
-    starts = [i for i, c in _module(trace) if c.hook == "setup"] or [0]
-    starts[0] = 0
-    return [(s, e) for s, e in zip(starts, [*starts[1:], len(trace)])]
+    return run_bounds(trace)
 
 
 def _ended_by_exception(trace: Trace, scenario: Scenario | None = None) -> int | None:
@@ -383,6 +383,324 @@ def _exception_ends(trace: Trace, scenario: Scenario) -> list[str]:
     ]
 
 
+# --- containment, tear-down, counts and cadence: the trace's shape against the spec's --------
+
+_MAX_REPORTED: Final = 3
+"""Problems one counting rule reports: the first few say what is wrong, the rest repeat it."""
+
+_BEFORE_SETUP: Final = frozenset({"configure_callbacks", "prepare_data", "setup"})
+
+
+def _containment(trace: Trace, scenario: Scenario) -> list[str]:
+    """Validation in fit runs inside a training epoch (after its batch, before its
+    ``on_train_epoch_end``) or in the sanity check, before ``on_train_start``; every
+    hook of a run but ``configure_callbacks``, ``prepare_data`` and ``setup`` comes
+    after the module's ``setup``, and nothing after its ``teardown``."""
+    problems: list[str] = []
+    for run in shape(trace, fault=scenario.fault is not None):
+        for ev in run.outside:
+            closed = next(
+                (j for j in range(ev.start - 1, run.start - 1, -1)
+                 if trace[j].target == "module" and trace[j].hook in ("on_train_epoch_end", "on_train_end")),
+                None,
+            )
+            why = f"{trace[closed].hook} [{closed}] already closed the epoch" if closed is not None else "no epoch is open"
+            problems.append(
+                f"containment: [{ev.start}] on_validation_start outside any training epoch: {why}; "
+                "validation belongs inside the epoch, before its on_train_epoch_end"
+            )
+        if run.setup is not None:
+            for i in range(run.start, run.setup):
+                if trace[i].hook not in _BEFORE_SETUP:
+                    problems.append(f"containment: [{i}] {_who(trace[i])} before the module's setup [{run.setup}]")
+                    break
+        if run.teardown is not None:
+            for i in range(run.teardown + 1, run.end):
+                problems.append(f"containment: [{i}] {_who(trace[i])} after the module's teardown [{run.teardown}]")
+                break
+    return problems
+
+
+def _teardown(trace: Trace, scenario: Scenario) -> list[str]:
+    """Every run that did not raise ends with the module's ``teardown``, with the
+    stage its ``setup`` received."""
+    problems: list[str] = []
+    for run in shape(trace, fault=scenario.fault is not None):
+        if run.raised or run.setup is None:
+            continue
+        if run.teardown is None:
+            problems.append(
+                f"teardown: the {run.stage or 'entry point'} run from setup [{run.setup}] to [{run.end - 1}] "
+                "ended without calling teardown (it is skipped only when the run raised)"
+            )
+            continue
+        stage = trace[run.teardown].args.get("stage")
+        if stage != run.stage:
+            problems.append(f"teardown: [{run.teardown}] teardown(stage={stage!r}) after setup(stage={run.stage!r})")
+    return problems
+
+
+def _who(call: Call) -> str:
+    return call.hook if call.target == "module" else f"{call.target}.{call.hook}"
+
+
+@functools.lru_cache(maxsize=64)
+def _expected_shape(scenario: Scenario) -> list[RunShape] | None:
+    """The shape of the spec's own sequence for ``scenario``; ``None`` where the spec
+    defines no order for it (``expected_calls`` rejects the scenario)."""
+    from loophooks.spec._order import expected_calls  # the order imports nothing from the rules
+
+    try:
+        return shape(expected_calls(scenario), fault=scenario.fault is not None)
+    except ValueError:
+        return None
+
+
+def _settings(scenario: Scenario, *names: str) -> str:
+    """The scenario settings that decide a count, for the message."""
+    return ", ".join(f"{name}={getattr(scenario, name)!r}" for name in names)
+
+
+def _epochs_of(run: RunShape) -> list[Epoch]:
+    """The epochs compared: a resumed run may open or close the epoch it re-entered
+    without running a batch (ORDER.md deviations 1 and 2), so batchless epochs of a
+    resumed run are left out."""
+    return [e for e in run.epochs if e.batches or not run.resumed]
+
+
+def _label(run: RunShape, n: int) -> str:
+    return f"resumed run's epoch {n}" if run.resumed else f"epoch {n}"
+
+
+def _paired(trace: Trace, scenario: Scenario) -> list[tuple[RunShape, RunShape]] | None:
+    expected = _expected_shape(scenario)
+    if expected is None:
+        return None
+    actual = shape(trace, fault=scenario.fault is not None)
+    return list(zip(actual, expected))
+
+
+def _compared_batches(run: RunShape, epoch: Epoch, last: bool) -> list[Batch]:
+    """An epoch's batches, less the one that raised (its steps were cut short)."""
+    if run.raised and last and epoch.batches:
+        return epoch.batches[:-1]
+    return epoch.batches
+
+
+def _runs_and_epochs(trace: Trace, scenario: Scenario) -> list[str]:
+    """A trace has the spec's entry-point runs; a fit has the epochs ``max_epochs``
+    and ``max_steps`` allow, each with the batches ``limit_train_batches`` (and a -1
+    from ``on_train_batch_start``) leave, between ``on_train_epoch_start`` and
+    ``on_train_epoch_end``."""
+    problems: list[str] = []
+    expected = _expected_shape(scenario)
+    if expected is None:
+        return []
+    actual = shape(trace, fault=scenario.fault is not None)
+    if len(actual) != len(expected) and not (actual and actual[-1].raised):
+        problems.append(f"epochs: the trace holds {len(actual)} entry-point run(s), expected {len(expected)}")
+    limits = _settings(scenario, "train_batches", "limit_train_batches", "max_epochs", "max_steps")
+    for run, want in zip(actual, expected):
+        got_epochs, want_epochs = _epochs_of(run), _epochs_of(want)
+        if len(got_epochs) != len(want_epochs) and not run.raised:
+            problems.append(
+                f"epochs: the {run.stage} run from [{run.start}] ran {len(got_epochs)} training epoch(s), "
+                f"expected {len(want_epochs)} ({limits})"
+            )
+        for n, (got, exp) in enumerate(zip(got_epochs, want_epochs)):
+            last = n == len(got_epochs) - 1
+            first_at = got.batches[0].start if got.batches else got.end
+            if got.start is None and exp.start is not None and not (run.resumed and n == 0):
+                problems.append(f"epochs: {_label(run, n)} has no on_train_epoch_start (its first batch is at [{first_at}])")
+            if got.end is None and not (run.raised and last):
+                problems.append(f"epochs: {_label(run, n)} is missing on_train_epoch_end")
+            got_idx = [b.batch_idx for b in _compared_batches(run, got, last)]
+            exp_idx = [b.batch_idx for b in _compared_batches(want, exp, last and run.raised)]
+            if run.raised and last:
+                exp_idx = exp_idx[: len(got_idx)]
+            if got_idx != exp_idx:
+                problems.append(
+                    f"epochs: {_label(run, n)} ran training batches {_span(got_idx)}, expected {_span(exp_idx)} ({limits}"
+                    + (f", skip_epoch_at={scenario.skip_epoch_at}" if scenario.skip_epoch_at else "")
+                    + ")"
+                )
+    return problems[:_MAX_REPORTED]
+
+
+def _span(indexes: Sequence[int | None]) -> str:
+    if indexes and all(isinstance(i, int) for i in indexes) and list(indexes) == list(range(indexes[0], indexes[0] + len(indexes))):  # type: ignore[arg-type,operator]
+        return f"{indexes[0]}..{indexes[-1]} ({len(indexes)})" if len(indexes) > 1 else f"[{indexes[0]}]"
+    return str(list(indexes))
+
+
+def _batch_pairs_of(trace: Trace, scenario: Scenario) -> list[tuple[RunShape, int, Batch, Batch, Epoch]]:
+    """Each training batch of the trace with the spec's batch at the same place
+    (same run, same epoch, same ``batch_idx``)."""
+    out: list[tuple[RunShape, int, Batch, Batch, Epoch]] = []
+    for run, want in _paired(trace, scenario) or []:
+        got_epochs, want_epochs = _epochs_of(run), _epochs_of(want)
+        for n, (got, exp) in enumerate(zip(got_epochs, want_epochs)):
+            last = n == len(got_epochs) - 1
+            by_idx = {b.batch_idx: b for b in exp.batches}
+            for b in _compared_batches(run, got, last):
+                if b.batch_idx in by_idx:
+                    out.append((run, n, b, by_idx[b.batch_idx], exp))
+    return out
+
+
+_OPTIMIZER_HOOKS: Final = (
+    "training_step",
+    "on_before_zero_grad",
+    "optimizer_zero_grad",
+    "backward",
+    "optimizer_step",
+    "on_before_optimizer_step",
+)
+
+
+def _optimizer_cadence(trace: Trace, scenario: Scenario) -> list[str]:
+    """Each training batch runs one ``training_step`` and one backward; gradients are
+    zeroed in the first batch of each accumulation window and the optimizer steps
+    in its last (``accumulate_grad_batches``; the epoch's last batch closes a
+    window), once each."""
+    problems: list[str] = []
+    for run, n, got, exp, epoch in _batch_pairs_of(trace, scenario):
+        for hook in _OPTIMIZER_HOOKS:
+            have, want = got.counts[hook], exp.counts[hook]
+            if have != want:
+                where = [b.batch_idx for b in epoch.batches if b.counts[hook]]
+                problems.append(
+                    f"optimizer-cadence: {_label(run, n)}, batch {got.batch_idx} [{got.start}]: {hook} ran "
+                    f"{have} time(s), expected {want} (accumulate_grad_batches={scenario.accumulate_grad_batches}: "
+                    f"the spec runs it in batches {where} of this epoch)"
+                )
+                break
+        if len(problems) >= _MAX_REPORTED:
+            break
+    return problems
+
+
+def _scheduler_cadence(trace: Trace, scenario: Scenario) -> list[str]:
+    """A per-step scheduler steps once in each batch where the optimizer stepped; a
+    per-epoch one once, in the epoch's last batch (the -1 batch included)."""
+    problems: list[str] = []
+    for run, n, got, exp, epoch in _batch_pairs_of(trace, scenario):
+        have, want = got.counts["lr_scheduler_step"], exp.counts["lr_scheduler_step"]
+        if have != want:
+            where = [b.batch_idx for b in epoch.batches if b.counts["lr_scheduler_step"]]
+            problems.append(
+                f"scheduler-cadence: {_label(run, n)}, batch {got.batch_idx} [{got.start}]: lr_scheduler_step ran "
+                f"{have} time(s), expected {want} (interval={scenario.lr_scheduler!r}: the spec steps it in batches "
+                f"{where} of this epoch)"
+            )
+            if len(problems) >= _MAX_REPORTED:
+                break
+    return problems
+
+
+def _eval_counts(runs: Sequence[EvalRun]) -> list[list[int]]:
+    return [ev.counts() for ev in runs]
+
+
+def _validation_cadence(trace: Trace, scenario: Scenario) -> list[str]:
+    """Validation in fit runs after the batches ``val_check_interval`` and
+    ``check_val_every_n_epoch`` select, each run with the batches
+    ``limit_val_batches`` leaves per loader; the sanity check runs
+    ``num_sanity_val_steps`` batches per loader (a resumed fit may skip it); a
+    ``validate``, ``test`` or ``predict`` run has the batches its ``limit_*_batches``
+    leaves per loader."""
+    problems: list[str] = []
+    cadence = _settings(scenario, "val_check_interval", "check_val_every_n_epoch")
+    sizes = _settings(scenario, "val_batches", "limit_val_batches")
+    for run, want in _paired(trace, scenario) or []:
+        got_sanity, want_sanity = _eval_counts(run.sanity), _eval_counts(want.sanity)
+        if got_sanity != want_sanity and not (run.resumed and (not got_sanity or not want_sanity)):
+            at = f" [{run.sanity[0].start}]" if run.sanity else ""
+            problems.append(
+                f"validation-cadence: the sanity check{at} ran {_per_loader(got_sanity)}, expected "
+                f"{_per_loader(want_sanity)} ({_settings(scenario, 'num_sanity_val_steps')}, {sizes})"
+            )
+        got_epochs, want_epochs = _epochs_of(run), _epochs_of(want)
+        for n, (got, exp) in enumerate(zip(got_epochs, want_epochs)):
+            last = n == len(got_epochs) - 1
+            got_b = _compared_batches(run, got, last)
+            exp_b = [b for b in exp.batches if b.batch_idx in {g.batch_idx for g in got_b}]
+            got_after = [b.batch_idx for b in got_b if b.validations]
+            exp_after = [b.batch_idx for b in exp_b if b.validations]
+            if got.validations:
+                problems.append(
+                    f"validation-cadence: {_label(run, n)} validated at [{got.validations[0].start}] before its first batch"
+                )
+            if got_after != exp_after:
+                problems.append(
+                    f"validation-cadence: {_label(run, n)} validated after batches {got_after}, expected after "
+                    f"{exp_after} ({cadence})"
+                )
+                continue
+            for g, e in zip(got_b, exp_b):
+                gc, ec = _eval_counts(g.validations), _eval_counts(e.validations)
+                if gc != ec:
+                    problems.append(
+                        f"validation-cadence: validation [{g.validations[0].start}] after {_label(run, n)}, batch "
+                        f"{g.batch_idx} ran {_per_loader(gc)}, expected {_per_loader(ec)} ({sizes})"
+                    )
+        got_ev, want_ev = _eval_counts(run.evals), _eval_counts(want.evals)
+        if got_ev != want_ev and not run.raised:
+            stage = run.evals[0].stage if run.evals else (want.evals[0].stage if want.evals else "the loop")
+            limit = {"validation": "val", "test": "test", "predict": "predict"}.get(stage, stage)
+            problems.append(
+                f"validation-cadence: {stage} ran {_per_loader(got_ev)}, expected {_per_loader(want_ev)} "
+                f"({_settings(scenario, f'{limit}_batches', f'limit_{limit}_batches')})"
+            )
+    return problems[:_MAX_REPORTED]
+
+
+def _per_loader(runs: list[list[int]]) -> str:
+    if not runs:
+        return "no batch"
+    parts = [
+        " + ".join(f"{n} batch{'es' * (n != 1)} of loader {i}" for i, n in enumerate(r)) if len(r) > 1
+        else f"{r[0] if r else 0} batch{'es' * ((r[0] if r else 0) != 1)}"
+        for r in runs
+    ]
+    return parts[0] if len(parts) == 1 else f"{len(parts)} runs: " + "; ".join(parts)
+
+
+_SOURCE_STAGE: Final = {"train": "train", "validation": "val", "test": "test", "predict": "predict"}
+_SOURCE_NAME: Final = {"train": "training", "val": "validation", "test": "test", "predict": "predict"}
+
+
+def _loader_source(trace: Trace, scenario: Scenario) -> list[str]:
+    """A batch hook's ``dataloader_idx`` names the loader that really produced the
+    batch, and an evaluation batch's ``batch_idx`` is its position in that loader
+    (where the recorder knows the batch's source: ``Call.source``)."""
+    problems: list[str] = []
+    for i, c in _module(trace):
+        if c.source is None or not c.hook.endswith("_batch_start"):
+            continue
+        stage = _stage(c.hook)
+        src_stage, loader, position = c.source
+        if _SOURCE_STAGE.get(stage) != src_stage:
+            problems.append(
+                f"loader-source: [{i}] {c.hook} received batch {position} of the {_SOURCE_NAME[src_stage]} loader {loader}"
+            )
+        elif stage != "train":
+            idx = c.args.get("dataloader_idx", 0)
+            if idx != loader:
+                problems.append(
+                    f"loader-source: [{i}] {c.hook}(dataloader_idx={idx}) received a batch of "
+                    f"{_SOURCE_NAME[src_stage]} loader {loader}"
+                )
+            elif c.args.get("batch_idx") != position:
+                problems.append(
+                    f"loader-source: [{i}] {c.hook}(batch_idx={c.args.get('batch_idx')}) received batch {position} "
+                    f"of {_SOURCE_NAME[src_stage]} loader {loader}"
+                )
+        if len(problems) >= _MAX_REPORTED:
+            break
+    return problems
+
+
 RULES: Final[tuple[Rule, ...]] = (
     Rule("brackets", "start/end hooks nest like parentheses", _brackets),
     Rule("setup-first", "setup precedes data, steps and optimizers; teardown follows them", _setup_first),
@@ -394,6 +712,13 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("modes", "training_step in train mode with autograd; the other steps in eval mode without", _modes),
     Rule("loader-index", "dataloader_idx is passed only with several loaders", _loader_index),
     Rule("exception-ends", "after on_exception nothing else runs", _exception_ends),
+    Rule("containment", "validation inside a training epoch or the sanity check; hooks inside setup..teardown", _containment),
+    Rule("teardown", "every run that did not raise ends with teardown", _teardown),
+    Rule("epochs", "the runs, epochs and batches the settings allow", _runs_and_epochs),
+    Rule("optimizer-cadence", "zeroing and stepping once per accumulation window", _optimizer_cadence),
+    Rule("scheduler-cadence", "lr_scheduler_step per optimizer step or per epoch", _scheduler_cadence),
+    Rule("validation-cadence", "validation when due, with the batches the limits allow; the sanity batches", _validation_cadence),
+    Rule("loader-source", "dataloader_idx and batch_idx name the batch's real loader and position", _loader_source),
 )
 """Every core rule, in the order :func:`core_violations` reports them."""
 

@@ -64,6 +64,11 @@ class Call:
     device: str | None = None
     """Device of the tensors in the call's ``batch`` argument (``"cpu"``, ``"cuda:0"``);
     ``None`` for calls without a batch, or where the spec leaves it free."""
+    source: tuple[str, int, int] | None = field(default=None, compare=False)
+    """Where the call's ``batch`` really came from, when the recorder can tell:
+    ``(loader stage, loader index, batch position)``, the stage one of ``"train"``,
+    ``"val"``, ``"test"``, ``"predict"``. Not compared: the core rule
+    ``loader-source`` reads it."""
 
     def matches(self, actual: Call) -> bool:
         """Whether ``actual`` (a recorded call) satisfies this expected call: same hook, target and
