@@ -12,7 +12,7 @@ from typing_extensions import final
 
 from loophooks.conformance._deviations import Level
 
-__all__ = ["OUTCOMES", "REPORT_SCHEMA", "CaseResult", "Outcome", "Report"]
+__all__ = ["OUTCOMES", "REPORT_SCHEMA", "STATUSES", "CaseResult", "Outcome", "Report", "Status"]
 
 Outcome = Literal["passed", "failed", "deviation", "xpassed", "unsupported"]
 """``deviation``: failed as declared; ``xpassed``: declared a deviation but conforms (a failure:
@@ -20,6 +20,12 @@ the declaration is stale); ``unsupported``: the trainer lacks a capability the c
 
 OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
 REPORT_SCHEMA: Final = "loophooks.report/1"
+
+Status = Literal["conforms", "does not conform", "nothing ran"]
+"""A run's verdict: ``nothing ran`` when every selected case was unsupported (say, ``--device cuda``
+on a machine without a GPU): nothing was checked, so it is not a pass."""
+
+STATUSES: Final[tuple[Status, ...]] = get_args(Status)
 
 
 @final
@@ -33,6 +39,16 @@ class CaseResult:
     message: str = ""
     """Why it failed (the first divergence), the deviation's reason, or what is unsupported."""
     seconds: float = 0.0
+    traces: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Where the case's traces were written (``loophooks check --trace-dir``): ``expected`` and
+    ``actual`` (``loophooks.trace/1`` JSON), ``expected_text`` and ``actual_text`` (aligned text);
+    paths relative to the JSON report's folder. Empty when none were written; no ``actual``
+    for a case that did not run."""
+
+    @property
+    def ran(self) -> bool:
+        """Whether the case was run (anything but unsupported)."""
+        return self.outcome != "unsupported"
 
     @property
     def counts_as_failure(self) -> bool:
@@ -54,9 +70,26 @@ class Report:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def ran(self) -> int:
+        """How many cases were run (not unsupported)."""
+        return sum(r.ran for r in self.results)
+
+    @property
+    def failures(self) -> tuple[CaseResult, ...]:
+        return tuple(r for r in self.results if r.counts_as_failure)
+
+    @property
+    def status(self) -> Status:
+        """``does not conform`` when a case counts as a failure, else ``nothing ran`` when no case
+        was run, else ``conforms``."""
+        if self.failures:
+            return "does not conform"
+        return "conforms" if self.ran else "nothing ran"
+
+    @property
     def ok(self) -> bool:
-        """Whether the trainer conforms: no case counts as a failure."""
-        return not any(r.counts_as_failure for r in self.results)
+        """Whether the trainer conforms: some case ran and none counts as a failure."""
+        return self.status == "conforms"
 
     def totals(self) -> dict[Outcome, int]:
         counts = Counter(r.outcome for r in self.results)
@@ -73,8 +106,10 @@ class Report:
             "level": self.level,
             "spec_version": self.spec_version,
             "ok": self.ok,
+            "status": self.status,
+            "ran": self.ran,
             "totals": self.totals(),
-            "results": [asdict(r) for r in self.results],
+            "results": [_result_json(r) for r in self.results],
             "extra": dict(self.extra),
         }
 
@@ -89,7 +124,8 @@ class Report:
         for raw in doc["results"]:
             if raw.get("outcome") not in OUTCOMES:
                 raise ValueError(f"report: case {raw.get('id')!r} has unknown outcome {raw.get('outcome')!r}")
-            results.append(CaseResult(**raw))
+            fields = {k: v for k, v in raw.items() if k != "traces"}
+            results.append(CaseResult(**fields, traces=dict(raw.get("traces") or {})))
         return cls(
             adapter=doc["adapter"],
             capabilities=tuple(doc["capabilities"]),
@@ -133,12 +169,26 @@ class Report:
             ", ".join(f"{n} {outcome}" for outcome, n in totals.items() if n) + f" ({len(self.results)} cases)"
         )
         lines.append("* required: every trainer must run it")
-        failures = [r for r in self.results if r.counts_as_failure]
+        failures = self.failures
         for r in failures:
             lines.append("")
             lines.append(f"=== {r.id}: {r.outcome}")
             lines.append(r.message or "(no message)")
         lines.append("")
-        lines.append("CONFORMS" if self.ok else f"DOES NOT CONFORM: {len(failures)} case(s) failed")
+        if self.status == "does not conform":
+            lines.append(f"DOES NOT CONFORM: {len(failures)} case(s) failed")
+        elif self.status == "nothing ran":
+            lines.append(f"NOTHING CHECKED: no case ran ({len(self.results)} selected, all unsupported)")
+        else:
+            lines.append("CONFORMS")
         return "\n".join(lines)
+
+
+def _result_json(result: CaseResult) -> dict[str, Any]:
+    doc = asdict(result)
+    if not result.traces:
+        del doc["traces"]  # reports without trace files read as before
+    else:
+        doc["traces"] = dict(result.traces)
+    return doc
 

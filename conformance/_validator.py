@@ -32,8 +32,10 @@ __all__ = [
     "CHECKPOINT_KEYS",
     "Divergence",
     "LossProbe",
+    "ModeProbe",
     "OutputsProbe",
     "Probes",
+    "StepProbe",
     "Verdict",
     "first_divergence",
     "render_divergence",
@@ -83,12 +85,44 @@ class OutputsProbe:
 
 
 @final
+@dataclass(frozen=True)
+class StepProbe:
+    """What one training batch did to the model: gradients at ``on_before_optimizer_step``
+    and whether the parameters moved."""
+
+    epoch: int
+    batch_idx: int
+    stepped: bool
+    """Whether ``on_before_optimizer_step`` ran in the batch."""
+    missing_grads: int
+    """Trainable parameters without a gradient at ``on_before_optimizer_step``."""
+    nonfinite_grads: int
+    changed: bool
+    """Stepped: whether the parameters changed between ``on_before_optimizer_step`` and the batch's end;
+    accumulating: whether they changed at all during the batch."""
+
+
+@final
+@dataclass(frozen=True)
+class ModeProbe:
+    """Submodules whose ``training`` flag was wrong at one point of the run."""
+
+    where: str
+    wrong: tuple[str, ...]
+    """``"<name>: train"`` / ``"<name>: eval"``, the mode found."""
+
+
+@final
 @dataclass
 class Probes:
-    """Facts about arguments, collected while the run happens (one entry per module call)."""
+    """Facts about arguments and effects, collected while the run happens."""
 
     before_backward: list[LossProbe] = field(default_factory=list)
+    backward: list[LossProbe] = field(default_factory=list)
+    """The loss the model's ``backward`` hook received."""
     train_batch_end: list[OutputsProbe] = field(default_factory=list)
+    steps: list[StepProbe] = field(default_factory=list)
+    modes: list[ModeProbe] = field(default_factory=list)
     returned: Any = None
     """What the entry point returned (the predictions of ``predict``)."""
     returned_set: bool = False
@@ -360,13 +394,58 @@ def _outputs_problems(n: int, o: OutputsProbe, divide: int) -> list[str]:
 
 
 def _check_losses(probes: Probes, scenario: Scenario) -> list[str]:
-    """The loss at ``on_before_backward`` is a scalar that requires grad, divided for accumulation;
-    ``on_train_batch_end`` receives it detached. Only the first wrong call of each is
-    reported: the rest repeat it."""
+    """The loss at ``on_before_backward`` and at ``backward`` is a scalar that requires grad,
+    the one ``training_step`` returned divided for accumulation; ``on_train_batch_end``
+    receives it detached. Only the first wrong call of each is reported: the rest repeat it."""
     divide = 1 if scenario.manual_optimization else scenario.accumulate_grad_batches
     before = (_loss_problems(n, p, divide) for n, p in enumerate(probes.before_backward))
+    handed = (
+        [q.replace("on_before_backward", "backward", 1) for q in _loss_problems(n, p, divide)]
+        for n, p in enumerate(probes.backward)
+    )
     after = (_outputs_problems(n, o, divide) for n, o in enumerate(probes.train_batch_end))
-    return next((found for found in before if found), []) + next((found for found in after if found), [])
+    return (
+        next((found for found in before if found), [])
+        + next((found for found in handed if found), [])
+        + next((found for found in after if found), [])
+    )
+
+
+def _check_steps(probes: Probes, scenario: Scenario) -> list[str]:
+    """Gradients exist and are finite when ``on_before_optimizer_step`` runs; the
+    parameters change across the optimizer step and stay put in a batch that only
+    accumulates. The first wrong batch of each kind is reported."""
+    found: dict[str, str] = {}
+    for p in probes.steps:
+        where = f"epoch {p.epoch}, batch {p.batch_idx}"
+        if p.stepped and p.missing_grads and "grads" not in found:
+            found["grads"] = (
+                f"effects: {where}: {p.missing_grads} trainable parameter(s) had no gradient at "
+                "on_before_optimizer_step (zeroed with set_to_none, or backward never ran)"
+            )
+        if p.stepped and p.nonfinite_grads and "finite" not in found:
+            found["finite"] = f"effects: {where}: {p.nonfinite_grads} gradient(s) not finite at on_before_optimizer_step"
+        if p.stepped and not p.changed and "step" not in found:
+            found["step"] = (
+                f"effects: {where}: the parameters did not change across the optimizer step "
+                "(gradients zeroed between backward and the update, or no update at all)"
+            )
+        if not p.stepped and p.changed and "accumulate" not in found:
+            found["accumulate"] = (
+                f"effects: {where}: the parameters changed in a batch without an optimizer step "
+                f"(accumulate_grad_batches={scenario.accumulate_grad_batches}: this batch only accumulates)"
+            )
+    return list(found.values())
+
+
+def _check_modes(probes: Probes, scenario: Scenario) -> list[str]:
+    """Every submodule is in the mode it should be: training in ``training_step`` except
+    one frozen in eval mode, and after the run as before it (the trainer restores each
+    submodule's own mode, Lightning #2551, #20177). The first wrong point is reported."""
+    for p in probes.modes:
+        if p.wrong:
+            return [f"modes: {p.where}: {', '.join(p.wrong)}"]
+    return []
 
 
 def _check_predictions(probes: Probes, scenario: Scenario) -> list[str]:
@@ -407,6 +486,8 @@ def semantic_problems(trace: Sequence[Call], scenario: Scenario, probes: Probes 
         problems += check(trace, scenario)
     if probes is not None:
         problems += _check_losses(probes, scenario)
+        problems += _check_steps(probes, scenario)
+        problems += _check_modes(probes, scenario)
         problems += _check_predictions(probes, scenario)
     return problems
 

@@ -8,13 +8,16 @@ use only ``self.trainer`` and the hook's arguments, so they work on any module.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Union, overload
+from typing import IO, TYPE_CHECKING, Any, Callable, Literal, Optional, Union, overload
 
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from loophooks.engine._hparams import HyperparametersMixin
+from loophooks.engine._module_api import ModuleAPI
 from loophooks.spec import (
     CheckpointHooks,
     ConfigureCallbacks,
@@ -52,7 +55,7 @@ def clip_gradients(
         raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value'; received {gradient_clip_algorithm!r}")
 
 
-class LoopModule(nn.Module, ModelHooks, DataHooks, CheckpointHooks, OptimizationMethods, ConfigureCallbacks):
+class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHooks, CheckpointHooks, OptimizationMethods, ConfigureCallbacks):
     """Convenience base for models: the spec's hook defaults plus ``trainer``, ``log``, ``optimizers()`` and friends.
 
     Every hook's default is inherited from the spec's Protocols (the hook table's
@@ -227,7 +230,7 @@ def _register() -> None:
 _register()
 
 
-class LoopDataModule(DataHooks):
+class LoopDataModule(HyperparametersMixin, DataHooks):
     """Convenience base for datamodules: the data hooks you override, plus ``state_dict``/``load_state_dict``.
 
     The engine asks the datamodule for loaders and batch-transfer hooks it
@@ -236,6 +239,45 @@ class LoopDataModule(DataHooks):
 
     def __init__(self) -> None:
         self.trainer: Any = None
+
+    @classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: Union[str, os.PathLike[str], IO[bytes]],
+        map_location: Any = None,
+        hparams_file: Any = None,
+        weights_only: Optional[bool] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A datamodule built from a checkpoint's ``datamodule_hyper_parameters`` updated with ``kwargs``."""
+        from loophooks.engine._loading import load_object
+
+        return load_object(
+            cls, checkpoint_path, kind="datamodule", map_location=map_location, hparams_file=hparams_file,
+            weights_only=weights_only, **kwargs,
+        )
+
+    @classmethod
+    def from_datasets(
+        cls,
+        train_dataset: Any = None,
+        val_dataset: Any = None,
+        test_dataset: Any = None,
+        predict_dataset: Any = None,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        **datamodule_kwargs: Any,
+    ) -> LoopDataModule:
+        """A datamodule whose loaders wrap the given datasets (or lists/dicts of them), as Lightning's.
+
+        Training loaders shuffle unless the dataset is iterable; the others keep order.
+        """
+        from loophooks.engine._module_api import datamodule_from_datasets
+
+        datamodule: LoopDataModule = datamodule_from_datasets(
+            cls, train_dataset, val_dataset, test_dataset, predict_dataset, batch_size, num_workers, datamodule_kwargs
+        )
+        return datamodule
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -37,10 +37,12 @@ from loophooks.engine._errors import CheckpointError, ConfigurationError, HookVa
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._faults import run_exception_handlers
 from loophooks.engine._fit_loop import FitLoop, ResumePoint
+from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
 from loophooks.engine._metrics import Metrics
-from loophooks.engine._module import LoopModule
+from loophooks.engine._module import LoopDataModule, LoopModule
 from loophooks.engine._optimization import LRSchedulerConfig, _NoOptimizer, parse_optimizers
 from loophooks.engine._precision import Precision
+from loophooks.engine._seed import install_worker_seeding
 from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
@@ -220,6 +222,11 @@ class Trainer:
         user = list(callbacks) if isinstance(callbacks, Sequence) else ([callbacks] if callbacks else [])
         if enable_progress_bar and ProgressBar.wanted() and not any(isinstance(c, ProgressBar) for c in user):
             user.append(ProgressBar())
+        if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
+            raise ConfigurationError(
+                "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
+                "enable_checkpointing=True"
+            )
         if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in user):
             user.append(ModelCheckpoint())
         _check_state_keys(user)
@@ -401,6 +408,10 @@ class Trainer:
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
+        if _is_datamodule(train_dataloaders):  # fit(model, dm): Lightning takes a datamodule in this place too
+            if datamodule is not None:
+                raise ConfigurationError("fit: a datamodule was passed twice (as train_dataloaders and as datamodule)")
+            train_dataloaders, datamodule = None, train_dataloaders
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
         self._loaders = {"train_dataloader": train_dataloaders, "val_dataloader": val_dataloaders}
@@ -415,6 +426,8 @@ class Trainer:
         datamodule: Any = None,
         weights_only: bool = True,
     ) -> list[dict[str, float]]:
+        if _is_datamodule(dataloaders):  # validate(model, dm), as Lightning allows
+            dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("validate")
         self._loaders = {"val_dataloader": dataloaders}
         return self._run("validate", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
@@ -426,6 +439,8 @@ class Trainer:
         datamodule: Any = None,
         weights_only: bool = True,
     ) -> list[dict[str, float]]:
+        if _is_datamodule(dataloaders):  # test(model, dm), as Lightning allows
+            dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("test")
         self._loaders = {"test_dataloader": dataloaders}
         return self._run("test", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
@@ -438,6 +453,8 @@ class Trainer:
         ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
+        if _is_datamodule(dataloaders):  # predict(model, dm), as Lightning allows
+            dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("predict")
         self._loaders = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions
         return self._run("predict", model, datamodule, ckpt_path, weights_only)
@@ -460,7 +477,7 @@ class Trainer:
             if model is None:
                 raise ConfigurationError(f"{fn}: no model given and none from an earlier run")
         self._verify(fn, model, datamodule)
-        ckpt_path = self._resolve_ckpt_path(ckpt_path)
+        ckpt_path = self._resolve_ckpt_path(ckpt_path, fn)
         checkpoint = load_checkpoint(ckpt_path, weights_only=weights_only) if ckpt_path is not None else None
         if fn == "fit" and checkpoint is not None and (
             "optimizer_states" not in checkpoint or "lr_schedulers" not in checkpoint
@@ -530,14 +547,18 @@ class Trainer:
         state.stage = None
         return result
 
-    def _resolve_ckpt_path(self, ckpt_path: Optional[Union[str, os.PathLike[str]]]) -> Optional[str]:
+    def _resolve_ckpt_path(
+        self, ckpt_path: Optional[Union[str, os.PathLike[str]]], fn: str = "fit"
+    ) -> Optional[str]:
         """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
         if ckpt_path not in ("best", "last"):
             return None if ckpt_path is None else os.fspath(ckpt_path)
+        if ckpt_path == "last":  # from disk, as Lightning: a new process finds the last run's last.ckpt
+            from loophooks.engine.callbacks import find_last_checkpoint
+
+            return find_last_checkpoint(self, fn)
         cb = self.checkpoint_callback
-        path = None
-        if cb is not None:
-            path = cb.best_model_path if ckpt_path == "best" else cb.last_model_path
+        path = cb.best_model_path if cb is not None else None
         if not path:
             raise CheckpointError(f'ckpt_path="{ckpt_path}": no checkpoint callback has saved a {ckpt_path} checkpoint')
         return path
@@ -569,6 +590,10 @@ class Trainer:
 
     def _distribute(self, source: str, loaders: Any) -> Any:
         """Each process's share of the loaders (engine/_sampler.py); unchanged on one device."""
+        for loader in loaders.values() if isinstance(loaders, dict) else (
+            loaders if isinstance(loaders, (list, tuple)) else (loaders,)
+        ):
+            install_worker_seeding(loader)  # seed_everything(workers=True), engine/_seed.py
         return self._strategy.process_dataloaders(
             source,
             loaders,
@@ -740,6 +765,7 @@ class Trainer:
             "state_dict": module.state_dict(),
             "loops": {"fit_loop": self._fit_loop_state()},
         }
+        lightning_entries(self, checkpoint)  # what Lightning needs to load and resume it (engine/_lightning_ckpt.py)
         if not weights_only:
             checkpoint["callbacks"] = d.callback_state_dicts()
             checkpoint["optimizer_states"] = [o.state_dict() for o in self._strategy.optimizers]
@@ -806,10 +832,12 @@ class Trainer:
             self._fit_loop.resume = ResumePoint(
                 int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng")
             )
-        else:  # a checkpoint from elsewhere: trust its epoch and step, start the next epoch
-            state.epoch = int(checkpoint.get("epoch", 0)) + 1
-            state.global_step = int(checkpoint.get("global_step", 0))
-            self._fit_loop.resume = ResumePoint(0, False, None, None)
+        else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
+            point = read_lightning_loops(checkpoint, self.ckpt_path)
+            state.epoch = point.epoch
+            state.global_step = point.global_step
+            state.total_batch_idx = point.total_batch_idx
+            self._fit_loop.resume = ResumePoint(point.batches_done, point.mid_epoch, None, None)
         if self.max_epochs != -1 and state.epoch > self.max_epochs:
             raise CheckpointError(
                 f"checkpoint {self.ckpt_path!r} is at epoch {state.epoch}, beyond Trainer(max_epochs={self.max_epochs})"
@@ -833,6 +861,14 @@ class Trainer:
                 ) from exc
         for config, sched_state in zip(self._strategy.lr_scheduler_configs, checkpoint["lr_schedulers"]):
             config.scheduler.load_state_dict(sched_state)
+
+
+def _is_datamodule(obj: Any) -> bool:
+    return isinstance(obj, LoopDataModule)
+
+
+def _twice(fn: str) -> Any:
+    raise ConfigurationError(f"{fn}: a datamodule was passed twice (as dataloaders and as datamodule)")
 
 
 _LOADER_OF_STAGE = {

@@ -1,7 +1,10 @@
-"""The adapter for the real PyTorch Lightning 2.6 ``Trainer``.
+"""The adapter for the real PyTorch Lightning ``Trainer``, 2.0 to 2.6.
 
 Importing this module never needs Lightning; the first use of
 :class:`LightningAdapter` does, and says so clearly when it is missing.
+Releases before 2.6 differ in a few hooks; the adapter bridges what is only a
+name (and says so in :attr:`LightningAdapter.notes`), and leaves every real
+difference of order for the suite to report (docs/LIGHTNING-COMPATIBILITY.md).
 The trainer runs without logger, progress bar, model summary or checkpoint
 callback (each would add hooks of its own), deterministically, on the CPU unless
 the settings ask for a GPU.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import warnings
 from typing import Any
 
@@ -34,6 +38,41 @@ def _lightning() -> Any:
             "loophooks.conformance.adapters.lightning: the Lightning adapter needs `pytorch_lightning` 2.6 "
             "(pip install 'loophooks[lightning]'); it is not importable here: " + str(error)
         ) from error
+
+
+def _release(version: str) -> tuple[int, int]:
+    """``(major, minor)`` of a version string such as ``2.0.9.post0``."""
+    found = re.match(r"(\d+)\.(\d+)", version)
+    if found is None:
+        raise LightningUnavailableError(f"loophooks: cannot read pytorch_lightning's version {version!r}")
+    return int(found.group(1)), int(found.group(2))
+
+
+_RENAMED_CONFIGURE_MODEL = (
+    "Lightning {version} calls configure_sharded_model where 2.1 and later call configure_model "
+    "(the 2.1 rename); the adapter's base class forwards the one to the other"
+)
+
+
+def _module_base(pl: Any) -> type[Any]:
+    """``LightningModule``, or for releases before 2.1 a subclass that forwards the old hook name.
+
+    Lightning 2.0 calls ``configure_sharded_model`` at the point where 2.1 calls
+    ``configure_model``: the same hook under its old name, so the adapter maps the
+    name (as an adapter maps option names) and the suite compares what happens.
+    """
+    base: type[Any] = pl.LightningModule
+    if _release(pl.__version__) >= (2, 1) or hasattr(base, "configure_model"):
+        return base
+
+    class LightningModule20(base):  # type: ignore[misc]
+        def configure_sharded_model(self) -> None:
+            self.configure_model()
+
+        def configure_model(self) -> None:
+            return None
+
+    return LightningModule20
 
 
 # Lightning logs and warns about things the scenarios do on purpose (tiny loaders, no workers)
@@ -64,6 +103,7 @@ class LightningAdapter:
 
     def __init__(self) -> None:
         self._pl: Any = None
+        self._module_base: type[Any] | None = None
 
     @property
     def pl(self) -> Any:
@@ -73,7 +113,16 @@ class LightningAdapter:
 
     @property
     def module_base(self) -> type[Any]:
-        return self.pl.LightningModule  # type: ignore[no-any-return]
+        if self._module_base is None:
+            self._module_base = _module_base(self.pl)
+        return self._module_base
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What this Lightning release lacks that the adapter bridges (empty for 2.1 and later)."""
+        if _release(self.version) < (2, 1):
+            return (_RENAMED_CONFIGURE_MODEL.format(version=self.version),)
+        return ()
 
     @property
     def callback_base(self) -> type[Any]:

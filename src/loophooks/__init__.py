@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # explicit re-exports (`X as X`) for type checkers; at runtim
         ModelCheckpoint as ModelCheckpoint,
         Trainer as Trainer,
     )
+    from loophooks.engine._seed import seed_everything as seed_everything
     from loophooks.spec import (
         CALLBACK_HOOKS as CALLBACK_HOOKS,
         HOOKS as HOOKS,
@@ -48,6 +49,7 @@ _HOME = {
     "LoopModule": "loophooks.engine",
     "ModelCheckpoint": "loophooks.engine",
     "Trainer": "loophooks.engine",
+    "seed_everything": "loophooks.engine._seed",
     "CALLBACK_HOOKS": "loophooks.spec",
     "HOOKS": "loophooks.spec",
     "SPEC_VERSION": "loophooks.spec",
@@ -80,6 +82,7 @@ __all__ = [
     "Scenario",
     "Trainer",
     "expected_calls",
+    "seed_everything",
     "set_checks",
     "__version__",
 ]
