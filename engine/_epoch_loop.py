@@ -185,6 +185,7 @@ class TrainingEpochLoop:
         self._takes_idx = trainer._takes_batch_idx("training_step")
         self.ready = state.batches_done
         state.is_last_batch = False
+        metrics = trainer._metrics
         while not self.done():
             try:
                 batch = next(batches)
@@ -196,6 +197,7 @@ class TrainingEpochLoop:
             state.is_last_batch = batches.is_last
             batch = trainer._transfer(batch, 0)
             self.ready += 1
+            metrics.on_batch_start(batch)
             response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start else None
             skip_rest = False
             if response is not None:
@@ -221,10 +223,20 @@ class TrainingEpochLoop:
                 finally:
                     self.in_batch_end = False
             state.batches_done += 1
+            metrics.on_batch_end()
+            accumulating = self.should_accumulate()
+            metrics.update_train_step_metrics(accumulating and automatic)
             if self.fit.should_check_val():
-                self.fit.run_validation(zero_grad=not self.should_accumulate())
+                first_loop_iter = metrics.first_loop_iter  # validation inside the epoch leaves it as it was
+                self.fit.run_validation(zero_grad=not accumulating)
+                metrics.first_loop_iter = first_loop_iter
             if schedulers:
                 self.update_lr_schedulers("step", plateau=True)
+            if not accumulating:
+                metrics.batches_that_stepped += 1  # the loggers' step counts batches that stepped
+            if state.should_stop and metrics.loggers:
+                for logger in metrics.loggers:
+                    logger.save()
 
     def _automatic(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         trainer = self.trainer

@@ -9,6 +9,7 @@ use only ``self.trainer`` and the hook's arguments, so they work on any module.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, Callable, Literal, Optional, Union, overload
 
@@ -157,33 +158,76 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
             kwargs["inputs"] = inputs
         self.trainer._strategy.backward(loss, None, **kwargs)
 
+    @property
+    def logger(self) -> Any:
+        """The Trainer's first logger, or None (Lightning's ``self.logger``)."""
+        return self._trainer.logger if self._trainer is not None else None
+
+    @property
+    def loggers(self) -> list[Any]:
+        """The Trainer's loggers (Lightning's ``self.loggers``)."""
+        return self._trainer.loggers if self._trainer is not None else []
+
     def log(
         self,
         name: str,
         value: Any,
         prog_bar: bool = False,
-        logger: bool = True,
+        logger: Optional[bool] = None,
         on_step: Optional[bool] = None,
         on_epoch: Optional[bool] = None,
-        reduce_fx: str = "mean",
-        batch_size: Optional[int] = None,
+        reduce_fx: Union[str, Callable[..., Any]] = "mean",
+        enable_graph: bool = False,
         sync_dist: bool = False,
-        **_: Any,
+        sync_dist_group: Optional[Any] = None,
+        add_dataloader_idx: bool = True,
+        batch_size: Optional[int] = None,
+        metric_attribute: Optional[str] = None,
+        rank_zero_only: bool = False,
     ) -> None:
-        """Record a scalar into ``trainer.callback_metrics`` (per step, or averaged over the epoch).
+        """Log a scalar (number, one-element tensor) or a torchmetrics ``Metric``, with Lightning 2.6's meaning.
 
-        ``sync_dist=True`` averages it over the processes of a distributed run.
+        ``on_step``/``on_epoch`` default per hook (spec/_logging.py); epoch values are
+        reduced with ``reduce_fx`` (``mean`` weighted by ``batch_size``, inferred from the
+        batch when not given); both levels give ``name_step`` and ``name_epoch`` keys;
+        several evaluation loaders give ``name/dataloader_idx_N``. ``sync_dist=True``
+        reduces over the processes of a distributed run. See spec/METRICS.md.
         """
         trainer = self._trainer
-        if trainer is None:
+        if trainer is None:  # Lightning's rule: a step method run without a Trainer may call log
+            warnings.warn(
+                f"self.log({name!r}, ...) was called but {type(self).__name__} is not attached to a Trainer; ignored",
+                UserWarning,
+                stacklevel=2,
+            )
             return
         trainer._metrics.log(
-            name, value, on_step=on_step, on_epoch=on_epoch, prog_bar=prog_bar, batch_size=batch_size, sync_dist=sync_dist
+            self, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
+            sync_dist_group, add_dataloader_idx, batch_size, metric_attribute, rank_zero_only,
         )
 
-    def log_dict(self, dictionary: Mapping[str, Any], **kwargs: Any) -> None:
-        for name, value in dictionary.items():
-            self.log(name, value, **kwargs)
+    def log_dict(
+        self,
+        dictionary: Mapping[str, Any],
+        prog_bar: bool = False,
+        logger: Optional[bool] = None,
+        on_step: Optional[bool] = None,
+        on_epoch: Optional[bool] = None,
+        reduce_fx: Union[str, Callable[..., Any]] = "mean",
+        enable_graph: bool = False,
+        sync_dist: bool = False,
+        sync_dist_group: Optional[Any] = None,
+        add_dataloader_idx: bool = True,
+        batch_size: Optional[int] = None,
+        rank_zero_only: bool = False,
+    ) -> None:
+        """:meth:`log` for each item (a torchmetrics ``MetricCollection`` logs each of its metrics)."""
+        items = dictionary.items(keep_base=False) if _is_metric_collection(dictionary) else dictionary.items()  # type: ignore[call-arg]
+        for name, value in items:
+            self.log(
+                name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
+                sync_dist_group, add_dataloader_idx, batch_size, None, rank_zero_only,
+            )
 
     def clip_gradients(
         self,
@@ -219,6 +263,11 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
             clip(optimizer, gradient_clip_val, gradient_clip_algorithm)
         else:
             clip_gradients(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+
+def _is_metric_collection(value: Any) -> bool:
+    """A torchmetrics ``MetricCollection`` (duck-typed: its ``items`` takes ``keep_base``)."""
+    return type(value).__name__ == "MetricCollection" and hasattr(value, "compute") and hasattr(value, "_modules")
 
 
 def _register() -> None:

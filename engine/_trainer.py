@@ -38,8 +38,10 @@ from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._faults import run_exception_handlers
 from loophooks.engine._fit_loop import FitLoop, ResumePoint
 from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
-from loophooks.engine._metrics import Metrics
+from loophooks.engine._log_publish import MetricsPublisher, print_results
+from loophooks.engine._loggers import configure_loggers, run_log_dir
 from loophooks.engine._module import LoopDataModule, LoopModule
+from loophooks.engine._options import check_options
 from loophooks.engine._optimization import LRSchedulerConfig, _NoOptimizer, parse_optimizers
 from loophooks.engine._precision import Precision
 from loophooks.engine._seed import install_worker_seeding
@@ -100,11 +102,18 @@ def _device(accelerator: str, devices: Any) -> torch.device:
         if isinstance(devices, (list, tuple)) and devices:
             index = int(devices[0])
         elif devices not in (None, "auto", 1, "1"):
-            raise ConfigurationError(f"Trainer(devices={devices!r}): this engine runs on one device")
+            raise _several_devices(devices)
         return torch.device("cuda", index)
     if devices not in (None, "auto", 1, "1"):
-        raise ConfigurationError(f"Trainer(devices={devices!r}): this engine runs on one device")
+        raise _several_devices(devices)
     return torch.device("cpu")
+
+
+def _several_devices(devices: Any) -> ConfigurationError:
+    return ConfigurationError(
+        f"Trainer(devices={devices!r}) asks for several devices, but without strategy='ddp' the engine runs one "
+        "process on one device: pass strategy='ddp' to train data-parallel, or devices=1"
+    )
 
 
 class Trainer:
@@ -156,14 +165,16 @@ class Trainer:
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
         default_root_dir: Optional[Union[str, os.PathLike[str]]] = None,
-        deterministic: Optional[bool] = None,
+        deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
         logger: Any = None,
+        log_every_n_steps: Optional[int] = None,
         num_nodes: int = 1,
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
     ) -> None:
+        check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
         _int_option("max_steps", max_steps, -1)
         _int_option("max_epochs", max_epochs, -1, none_ok=True)
         _int_option("num_sanity_val_steps", num_sanity_val_steps, -1, none_ok=True)
@@ -203,8 +214,8 @@ class Trainer:
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.default_root_dir = os.path.normpath(os.path.expanduser(default_root_dir or os.getcwd()))
         self.deterministic = deterministic
-        if deterministic:
-            torch.use_deterministic_algorithms(True)
+        if deterministic:  # "warn" (Lightning's value): warn instead of raising on a nondeterministic op
+            torch.use_deterministic_algorithms(True, warn_only=deterministic == "warn")
         # None: follow loophooks.spec.set_checks / LOOPHOOKS_CHECKS as they are when each run starts
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
@@ -233,7 +244,11 @@ class Trainer:
         self._trainer_callbacks = _reorder(user)
         self.callbacks: list[Any] = list(self._trainer_callbacks)
         self.state = LoopState()
-        self._metrics = Metrics(self)
+        self._metrics = MetricsPublisher(self)  # self.log's store and the metric dicts (engine/_log_publish.py)
+        _int_option("log_every_n_steps", 50 if log_every_n_steps is None else log_every_n_steps, 0)
+        self._metrics.log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
+        self._metrics.loggers = configure_loggers(logger, self.default_root_dir)
+        self._verbose = True
         self.datamodule: Any = None
         self._dispatch: Dispatcher = None  # type: ignore[assignment]
         self._fit_loop = FitLoop(self)
@@ -334,6 +349,35 @@ class Trainer:
         return self._metrics.callback_metrics
 
     @property
+    def logged_metrics(self) -> dict[str, torch.Tensor]:
+        return self._metrics.logged_metrics
+
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]:
+        return self._metrics.progress_bar_metrics
+
+    @property
+    def log_every_n_steps(self) -> int:
+        return self._metrics.log_every_n_steps
+
+    @property
+    def loggers(self) -> list[Any]:
+        return self._metrics.loggers
+
+    @loggers.setter
+    def loggers(self, loggers: Optional[list[Any]]) -> None:
+        self._metrics.loggers = list(loggers) if loggers else []
+
+    @property
+    def logger(self) -> Any:
+        """The first logger, or None."""
+        return self._metrics.loggers[0] if self._metrics.loggers else None
+
+    @logger.setter
+    def logger(self, logger: Any) -> None:
+        self._metrics.loggers = [] if logger is None else [logger]
+
+    @property
     def num_training_batches(self) -> Number:
         return self._fit_loop.max_batches
 
@@ -384,8 +428,11 @@ class Trainer:
         return self._strategy.node_rank
 
     @property
-    def log_dir(self) -> str:
-        return self.default_root_dir
+    def log_dir(self) -> Optional[str]:
+        """The first logger's directory (Lightning's rule), or ``default_root_dir`` without loggers."""
+        path = run_log_dir(self.loggers, self.default_root_dir)
+        broadcast = getattr(self._strategy, "broadcast", None)  # every process names rank 0's directory
+        return broadcast(path) if broadcast is not None else path
 
     @property
     def estimated_stepping_batches(self) -> Number:
@@ -425,10 +472,13 @@ class Trainer:
         ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
+        """Run validation: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
         if _is_datamodule(dataloaders):  # validate(model, dm), as Lightning allows
             dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("validate")
         self._loaders = {"val_dataloader": dataloaders}
+        self._verbose = verbose
         return self._run("validate", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
     def test(
@@ -438,10 +488,13 @@ class Trainer:
         ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
+        """Run test: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
         if _is_datamodule(dataloaders):  # test(model, dm), as Lightning allows
             dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("test")
         self._loaders = {"test_dataloader": dataloaders}
+        self._verbose = verbose
         return self._run("test", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
     def predict(
@@ -524,10 +577,13 @@ class Trainer:
             d.module_hook("configure_model")
             if checkpoint is not None:
                 self._restore_model_and_callbacks(checkpoint)
+            self._metrics.reset_results()  # every entry point starts with empty metric dicts (Lightning)
+            self._metrics.reset_metrics()
             self._strategy.model_to_device()
             if fn == "fit":
                 self._configure_optimizers()
                 d.hook("on_fit_start")
+                self._metrics.log_hyperparams(model, datamodule)
                 if checkpoint is not None:
                     self._restore_training_state(checkpoint)
             result = self._run_stage(fn)
@@ -537,7 +593,9 @@ class Trainer:
                 d.datamodule_hook("teardown", stage=fn)
             d.callback_hooks("teardown", fn)
             d.module_hook("teardown", stage=fn)
+            self._metrics.finalize("success")
             self._strategy.teardown()
+            self._metrics.teardown()
         except BaseException as exc:
             state.status = "interrupted"
             run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
@@ -574,7 +632,11 @@ class Trainer:
         if fn == "predict":
             return PredictLoop(self).run(self._return_predictions)
         self._eval_loop = EvalLoop(self, "validation" if fn == "validate" else "test")
-        return self._eval_loop.run()
+        outputs = self._eval_loop.run()
+        results = [{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in out.items()} for out in outputs]
+        if self._verbose and self.is_global_zero:
+            print_results(results, fn)
+        return results
 
     # --- helpers the loops use -------------------------------------------------------------------------
     def _request_loaders(self, source: str) -> Any:

@@ -47,7 +47,7 @@ from loophooks.spec._optimizer_config import (
     UntypedOptimizerConfig,
 )
 from loophooks.spec._order import BATCH_SIZE, FEATURES, OUTPUTS, STATE_FREE_HOOKS, expected_calls
-from loophooks.spec._rules import RULES, Rule, core_violations
+from loophooks.spec._rules import RULES, Rule, core_violations, shape_differences
 from loophooks.spec._scenario import Fault, Resume, Scenario, Stage
 from loophooks.spec._signatures import (
     HookSignatureError,
@@ -88,6 +88,7 @@ __all__ = [
     "RULES",
     "Rule",
     "core_violations",
+    "shape_differences",
     "STATE_FREE_HOOKS",
     "expected_calls",
     "CALLBACK_HOOKS",

@@ -29,7 +29,7 @@ _StrategyOption: TypeAlias = Literal["auto", "single_device", "ddp"] | Strategy 
 # A Sequence, not a list: list is invariant, so a `list[MyCallback]` built beforehand would not be a list[Callback].
 _Callbacks: TypeAlias = Sequence[Callback] | Callback | None
 _Path: TypeAlias = str | os.PathLike[str]
-_Loaders: TypeAlias = Iterable[Any] | None
+_Loaders: TypeAlias = Iterable[Any] | None  # or, in the loaders' place, a datamodule: fit(model, dm), as in Lightning
 _StepOutput: TypeAlias = torch.Tensor | Mapping[str, Any] | None
 
 # What each entry point needs of a model: a torch.nn.Module (the runtime checks isinstance; a Protocol
@@ -78,7 +78,7 @@ class Trainer:
     gradient_clip_val: Number | None
     gradient_clip_algorithm: Literal["norm", "value"] | None
     default_root_dir: str
-    deterministic: bool | None
+    deterministic: bool | Literal["warn"] | None
     check_hooks: bool
     callbacks: list[Any]
     state: LoopState
@@ -113,9 +113,10 @@ class Trainer:
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
         default_root_dir: _Path | None = None,
-        deterministic: bool | None = None,
+        deterministic: bool | Literal["warn"] | None = None,
         check_hooks: bool | None = None,
         logger: Any = None,
+        log_every_n_steps: int | None = None,
         num_nodes: int = 1,
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
@@ -160,6 +161,20 @@ class Trainer:
     @property
     def callback_metrics(self) -> dict[str, torch.Tensor]: ...
     @property
+    def logged_metrics(self) -> dict[str, torch.Tensor]: ...
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]: ...
+    @property
+    def log_every_n_steps(self) -> int: ...
+    @property
+    def loggers(self) -> list[Any]: ...
+    @loggers.setter
+    def loggers(self, loggers: list[Any] | None) -> None: ...
+    @property
+    def logger(self) -> Any: ...
+    @logger.setter
+    def logger(self, logger: Any) -> None: ...
+    @property
     def num_training_batches(self) -> Number: ...
     @property
     def num_val_batches(self) -> list[Number]: ...
@@ -184,13 +199,13 @@ class Trainer:
     @property
     def node_rank(self) -> int: ...
     @property
-    def log_dir(self) -> str: ...
+    def log_dir(self) -> str | None: ...
     @property
     def estimated_stepping_batches(self) -> Number: ...
     def fit(
         self,
         model: _FitModel,
-        train_dataloaders: _Loaders = None,
+        train_dataloaders: _Loaders | DataHooks = None,
         val_dataloaders: _Loaders = None,
         datamodule: DataHooks | None = None,
         ckpt_path: _Path | None = None,
@@ -199,25 +214,27 @@ class Trainer:
     def validate(
         self,
         model: _ValidateModel | None = None,
-        dataloaders: _Loaders = None,
+        dataloaders: _Loaders | DataHooks = None,
         ckpt_path: _Path | None = None,
         datamodule: DataHooks | None = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]: ...
     def test(
         self,
         model: _TestModel | None = None,
-        dataloaders: _Loaders = None,
+        dataloaders: _Loaders | DataHooks = None,
         ckpt_path: _Path | None = None,
         datamodule: DataHooks | None = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]: ...
     # return_predictions=True (or None, the default) returns the list; False returns None.
     @overload
     def predict(
         self,
         model: nn.Module | None = None,
-        dataloaders: _Loaders = None,
+        dataloaders: _Loaders | DataHooks = None,
         datamodule: DataHooks | None = None,
         return_predictions: Literal[True] | None = None,
         ckpt_path: _Path | None = None,
@@ -227,7 +244,7 @@ class Trainer:
     def predict(
         self,
         model: nn.Module | None = None,
-        dataloaders: _Loaders = None,
+        dataloaders: _Loaders | DataHooks = None,
         datamodule: DataHooks | None = None,
         *,
         return_predictions: Literal[False],
@@ -238,7 +255,7 @@ class Trainer:
     def predict(
         self,
         model: nn.Module | None = None,
-        dataloaders: _Loaders = None,
+        dataloaders: _Loaders | DataHooks = None,
         datamodule: DataHooks | None = None,
         return_predictions: bool | None = None,
         ckpt_path: _Path | None = None,
