@@ -895,7 +895,14 @@ class Trainer:
                 int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng")
             )
         else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
-            point = read_lightning_loops(checkpoint, self.ckpt_path)
+            try:
+                point = read_lightning_loops(checkpoint, self.ckpt_path)
+            except CheckpointError:
+                raise
+            except Exception as exc:  # counters of the wrong type in a damaged file
+                raise CheckpointError(
+                    f"checkpoint {self.ckpt_path!r}: Lightning loop state cannot be read: {type(exc).__name__}: {exc}"
+                ) from exc
             state.epoch = point.epoch
             state.global_step = point.global_step
             state.total_batch_idx = point.total_batch_idx
@@ -921,8 +928,20 @@ class Trainer:
                 raise CheckpointError(
                     f"checkpoint {self.ckpt_path!r}: optimizer state {i} does not fit {type(opt).__name__}: {exc}"
                 ) from exc
-        for config, sched_state in zip(self._strategy.lr_scheduler_configs, checkpoint["lr_schedulers"]):
-            config.scheduler.load_state_dict(sched_state)
+        configs = self._strategy.lr_scheduler_configs
+        if len(checkpoint["lr_schedulers"]) != len(configs):
+            raise CheckpointError(
+                f"checkpoint {self.ckpt_path!r} has {len(checkpoint['lr_schedulers'])} scheduler states; "
+                f"configure_optimizers returned {len(configs)} schedulers"
+            )
+        for i, (config, sched_state) in enumerate(zip(configs, checkpoint["lr_schedulers"])):
+            try:
+                config.scheduler.load_state_dict(sched_state)
+            except Exception as exc:  # a state of another scheduler type, or a damaged one
+                raise CheckpointError(
+                    f"checkpoint {self.ckpt_path!r}: scheduler state {i} does not fit "
+                    f"{type(config.scheduler).__name__}: {type(exc).__name__}: {exc}"
+                ) from exc
 
 
 def _is_datamodule(obj: Any) -> bool:
