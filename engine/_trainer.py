@@ -28,7 +28,7 @@ from typing import Any, Literal, NoReturn, Optional, Union
 import torch
 from torch import nn
 
-from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar, TQDMProgressBar
 from loophooks.engine._checkpoint import VERSION_KEY, load_checkpoint, save_checkpoint_file
 from loophooks.engine._ddp import resolve_strategy
 from loophooks.engine._dispatch import Dispatcher, is_overridden
@@ -231,8 +231,15 @@ class Trainer:
             self._precision = Precision(precision, device)
             self._strategy = strategy if isinstance(strategy, Strategy) else Strategy(device, self._precision)
         user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
-        if enable_progress_bar and ProgressBar.wanted() and not any(isinstance(c, ProgressBar) for c in user):
-            user.append(ProgressBar())
+        bars = [c for c in user if isinstance(c, ProgressBar)]
+        if len(bars) > 1:
+            raise ConfigurationError(f"Trainer(callbacks=...) holds {len(bars)} progress bars; give at most one")
+        if bars and not enable_progress_bar:
+            raise ConfigurationError(
+                f"Trainer(enable_progress_bar=False) but callbacks include {type(bars[0]).__name__}; remove one of them"
+            )
+        if enable_progress_bar and not bars:  # Lightning's default bar (plain lines when stdout is not a terminal)
+            user.append(TQDMProgressBar())
         if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
             raise ConfigurationError(
                 "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
