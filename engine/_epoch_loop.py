@@ -31,12 +31,15 @@ from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator
 from loophooks.engine._errors import ConfigurationError, HookValueError, add_note
+from loophooks.spec._checks import RETURN_HINTS
 
 if TYPE_CHECKING:
     from loophooks.engine._fit_loop import FitLoop
     from loophooks.engine._trainer import Trainer
 
 __all__ = ["TrainingEpochLoop"]
+
+_BATCH_START_EXPECTED = "None or -1 (" + RETURN_HINTS["on_train_batch_start"] + ")"
 
 
 @final
@@ -202,7 +205,7 @@ class TrainingEpochLoop:
             skip_rest = False
             if response is not None:
                 if response != -1 or isinstance(response, bool):
-                    raise HookValueError("on_train_batch_start", "return value", "None or -1", response)
+                    raise HookValueError("on_train_batch_start", "return value", _BATCH_START_EXPECTED, response)
                 skip_rest = True
                 state.is_last_batch = True
                 output: Any = None

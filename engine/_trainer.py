@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from collections.abc import Sequence
 from typing import Any, Literal, NoReturn, Optional, Union
 
 import torch
@@ -164,7 +165,7 @@ class Trainer:
         enable_progress_bar: bool = True,
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
-        default_root_dir: Optional[str] = None,
+        default_root_dir: Optional[Union[str, os.PathLike[str]]] = None,
         deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
         logger: Any = None,
@@ -230,7 +231,7 @@ class Trainer:
             device = _device(accelerator, devices)
             self._precision = Precision(precision, device)
             self._strategy = strategy if isinstance(strategy, Strategy) else Strategy(device, self._precision)
-        user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
+        user = list(callbacks) if isinstance(callbacks, Sequence) else ([callbacks] if callbacks else [])
         bars = [c for c in user if isinstance(c, ProgressBar)]
         if len(bars) > 1:
             raise ConfigurationError(f"Trainer(callbacks=...) holds {len(bars)} progress bars; give at most one")
@@ -464,7 +465,7 @@ class Trainer:
         train_dataloaders: Any = None,
         val_dataloaders: Any = None,
         datamodule: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
@@ -482,7 +483,7 @@ class Trainer:
         self,
         model: Any = None,
         dataloaders: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
         verbose: bool = True,
@@ -498,7 +499,7 @@ class Trainer:
         self,
         model: Any = None,
         dataloaders: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
         verbose: bool = True,
@@ -516,7 +517,7 @@ class Trainer:
         dataloaders: Any = None,
         datamodule: Any = None,
         return_predictions: Optional[bool] = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
         if _is_datamodule(dataloaders):  # predict(model, dm), as Lightning allows
@@ -535,7 +536,9 @@ class Trainer:
         self._strategy.barrier("Trainer.save_checkpoint")
 
     # --- the frame every entry point runs --------------------------------------------------------------
-    def _run(self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[str], weights_only: bool) -> Any:
+    def _run(
+        self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[Union[str, os.PathLike[str]]], weights_only: bool
+    ) -> Any:
         if model is None:
             model = self._strategy.module
             if model is None:
@@ -620,7 +623,9 @@ class Trainer:
         state.stage = None
         return result
 
-    def _resolve_ckpt_path(self, ckpt_path: Optional[str], fn: str = "fit") -> Optional[str]:
+    def _resolve_ckpt_path(
+        self, ckpt_path: Optional[Union[str, os.PathLike[str]]], fn: str = "fit"
+    ) -> Optional[str]:
         """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
         if ckpt_path not in ("best", "last"):
             return None if ckpt_path is None else os.fspath(ckpt_path)
@@ -730,17 +735,30 @@ class Trainer:
         return known
 
     def _check_loader_idx(self, step: str, multi: bool) -> None:
-        if not multi:
-            return
-        fn = getattr(self._strategy.module, step, None)
-        try:
-            params = inspect.signature(fn).parameters if fn is not None else {}
-        except (TypeError, ValueError):
-            return
-        if "dataloader_idx" not in params and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
-            raise ConfigurationError(
-                f"{type(self._strategy.module).__name__}.{step} must accept dataloader_idx: there are several loaders"
-            )
+        """Lightning's check before an evaluation loop, on the step and the model's batch hooks.
+
+        With several loaders each must take ``dataloader_idx`` (or ``*args``); with one, it is not
+        passed, so none may require it (a default, ``dataloader_idx=0``, is fine).
+        """
+        module = self._strategy.module
+        kind = step[: -len("_step")]
+        for name in (step, f"on_{kind}_batch_start", f"on_{kind}_batch_end"):
+            fn = getattr(module, name, None)
+            if fn is None or (name != step and not is_overridden(module, name)):
+                continue
+            try:
+                params = inspect.signature(fn).parameters
+            except (TypeError, ValueError):
+                continue
+            idx = params.get("dataloader_idx")
+            owner = f"{type(module).__name__}.{name}"
+            if multi and idx is None and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
+                raise ConfigurationError(f"{owner} must accept dataloader_idx: there are several loaders")
+            if not multi and idx is not None and idx.default is idx.empty:
+                raise ConfigurationError(
+                    f"{owner} requires dataloader_idx, which the loop passes only when there are several"
+                    " loaders; there is one: give it a default (`dataloader_idx: int = 0`) or leave it out"
+                )
 
     # --- setup -----------------------------------------------------------------------------------------
     def _verify(self, fn: Stage, model: Any, datamodule: Any) -> None:
