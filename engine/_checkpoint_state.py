@@ -10,11 +10,12 @@ themselves are written and read by engine/_checkpoint.py.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+import os
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import torch
 
-from loophooks.engine._checkpoint import VERSION_KEY
+from loophooks.engine._checkpoint import VERSION_KEY, save_checkpoint_file
 from loophooks.engine._errors import CheckpointError
 from loophooks.engine._fit_loop import ResumePoint
 from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
@@ -23,9 +24,22 @@ if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
     from loophooks.engine._fit_loop import FitLoop
 
-__all__ = ["dump_checkpoint", "loophooks_version", "restore_model_and_callbacks", "restore_training_state"]
+__all__ = ["dump_checkpoint", "save_checkpoint", "loophooks_version", "restore_model_and_callbacks", "restore_training_state"]
 
 _MIXED_KEY = "MixedPrecision"  # Lightning's key for the scaler's state
+
+
+def save_checkpoint(
+    ctx: LoopContext, fit: FitLoop, filepath: Union[str, os.PathLike[str]], weights_only: bool
+) -> None:
+    """``Trainer.save_checkpoint``: every process runs the checkpoint hooks, global rank 0 writes the file."""
+    strategy = ctx.strategy
+    if strategy.module is None:
+        raise RuntimeError("save_checkpoint needs a model: call it during or after fit/validate/test/predict")
+    checkpoint = dump_checkpoint(ctx, fit, weights_only)
+    if strategy.is_global_zero:  # one writer; the others wait until the file exists
+        save_checkpoint_file(checkpoint, filepath)
+    strategy.barrier("Trainer.save_checkpoint")
 
 
 def dump_checkpoint(ctx: LoopContext, fit: FitLoop, weights_only: bool) -> dict[str, Any]:
@@ -111,7 +125,14 @@ def restore_training_state(
         state.total_batch_idx = int(loop.get("total_batch_idx", -1))
         fit.resume = ResumePoint(int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng"))
     else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
-        point = read_lightning_loops(checkpoint, ckpt_path)
+        try:
+            point = read_lightning_loops(checkpoint, ckpt_path)
+        except CheckpointError:
+            raise
+        except Exception as exc:  # counters of the wrong type in a damaged file
+            raise CheckpointError(
+                f"checkpoint {ckpt_path!r}: Lightning loop state cannot be read: {type(exc).__name__}: {exc}"
+            ) from exc
         state.epoch = point.epoch
         state.global_step = point.global_step
         state.total_batch_idx = point.total_batch_idx
@@ -137,8 +158,20 @@ def restore_training_state(
             raise CheckpointError(
                 f"checkpoint {ckpt_path!r}: optimizer state {i} does not fit {type(opt).__name__}: {exc}"
             ) from exc
-    for config, sched_state in zip(strategy.lr_scheduler_configs, checkpoint["lr_schedulers"]):
-        config.scheduler.load_state_dict(sched_state)
+    configs = strategy.lr_scheduler_configs
+    if len(checkpoint["lr_schedulers"]) != len(configs):
+        raise CheckpointError(
+            f"checkpoint {ckpt_path!r} has {len(checkpoint['lr_schedulers'])} scheduler states; "
+            f"configure_optimizers returned {len(configs)} schedulers"
+        )
+    for i, (config, sched_state) in enumerate(zip(configs, checkpoint["lr_schedulers"])):
+        try:
+            config.scheduler.load_state_dict(sched_state)
+        except Exception as exc:  # a state of another scheduler type, or a damaged one
+            raise CheckpointError(
+                f"checkpoint {ckpt_path!r}: scheduler state {i} does not fit "
+                f"{type(config.scheduler).__name__}: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def loophooks_version() -> str:

@@ -14,6 +14,7 @@ from typing_extensions import final
 
 from loophooks.engine._data_hooks import DataConnector
 from loophooks.engine._log_publish import MetricsPublisher
+from loophooks.engine._signals import SignalGuard
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
 
@@ -34,10 +35,11 @@ class LoopContext:
         strategy: where the model runs, how it steps.
         metrics: what ``self.log`` writes to and the loggers read (engine/_log_publish.py).
         data: loaders and batch-transfer hooks (:class:`DataConnector`).
+        signals: the run's SIGTERM handling; the loops check it between batches.
         dispatch: the current run's dispatcher; None before the first run.
     """
 
-    __slots__ = ("data", "dispatch", "metrics", "state", "strategy", "trainer")
+    __slots__ = ("data", "dispatch", "metrics", "signals", "state", "strategy", "trainer")
 
     def __init__(self, trainer: Trainer, strategy: Strategy) -> None:
         self.trainer = trainer
@@ -45,6 +47,7 @@ class LoopContext:
         self.strategy = strategy
         self.metrics = MetricsPublisher(trainer)  # self.log's store and the metric dicts
         self.data = DataConnector(strategy)
+        self.signals = SignalGuard()  # SIGTERM becomes SIGTERMException between batches (engine/_signals.py)
         self.dispatch: Optional[Dispatcher] = None
 
     def dispatcher(self) -> Dispatcher:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Final, Optional
 from typing_extensions import final
 
 from loophooks.engine._errors import ConfigurationError, add_note
-from loophooks.engine._inspect import STEPS, does_nothing, step_arguments
+from loophooks.engine._inspect import STEPS, does_nothing, loader_idx_arguments, step_arguments
 from loophooks.engine._module import LoopModule
 from loophooks.engine._state import LoopState
 from loophooks.spec import CALLBACK_HOOKS, HOOKS, check_args, check_return
@@ -66,7 +66,6 @@ class Dispatcher:
         "_dm",
         "_hooks",
         "_cb_hooks",
-        "_loader_idx",
         "_mod",
         "_takes_idx",
         "active",
@@ -99,7 +98,6 @@ class Dispatcher:
         self._data: dict[str, tuple[str, Optional[_Fn]]] = {}
         self._cb: dict[str, tuple[_Fn, ...]] = {}
         self._takes_idx: dict[str, bool] = {}
-        self._loader_idx: dict[str, bool] = {}
         self.active: frozenset[str] = frozenset()
         """Hooks that do something for this run (a callback or the model answers them). The loops test
         ``name in d.active`` before the per-batch hooks, so a hook nobody implements costs no call."""
@@ -126,7 +124,7 @@ class Dispatcher:
                     self._data[name] = ("module", self._mod[name])
         self.resolve_callbacks(self.callbacks)
         for step in STEPS:
-            self._takes_idx[step], self._loader_idx[step] = step_arguments(getattr(module, step, None))
+            self._takes_idx[step] = step_arguments(getattr(module, step, None))
 
     def resolve_callbacks(self, callbacks: list[Any]) -> None:
         """(Re)build the callback side, after ``configure_callbacks`` changed the list."""
@@ -194,11 +192,26 @@ class Dispatcher:
         return self._takes_idx[step]
 
     def check_loader_idx(self, step: str, multi: bool) -> None:
-        """With several loaders, the model's ``step`` must accept ``dataloader_idx``."""
-        if multi and not self._loader_idx[step]:
-            raise ConfigurationError(
-                f"{type(self.module).__name__}.{step} must accept dataloader_idx: there are several loaders"
-            )
+        """Lightning's check before an evaluation loop, on the step and the model's batch hooks.
+
+        With several loaders each must take ``dataloader_idx`` (or ``*args``); with one, it is not
+        passed, so none may require it (a default, ``dataloader_idx=0``, is fine).
+        """
+        module = self.module
+        kind = step[: -len("_step")]
+        for name in (step, f"on_{kind}_batch_start", f"on_{kind}_batch_end"):
+            fn = getattr(module, name, None)
+            if fn is None or (name != step and not is_overridden(module, name)):
+                continue
+            accepts, requires = loader_idx_arguments(fn)
+            owner = f"{type(module).__name__}.{name}"
+            if multi and not accepts:
+                raise ConfigurationError(f"{owner} must accept dataloader_idx: there are several loaders")
+            if not multi and requires:
+                raise ConfigurationError(
+                    f"{owner} requires dataloader_idx, which the loop passes only when there are several"
+                    " loaders; there is one: give it a default (`dataloader_idx: int = 0`) or leave it out"
+                )
 
     # --- calls ---------------------------------------------------------------------------------------
     def module_hook(self, name: str, *args: Any, **kwargs: Any) -> Any:

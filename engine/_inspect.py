@@ -6,7 +6,7 @@ import dis
 import inspect
 from typing import Any, Final
 
-__all__ = ["STEPS", "does_nothing", "step_arguments"]
+__all__ = ["STEPS", "does_nothing", "loader_idx_arguments", "step_arguments"]
 
 # What a body that does nothing compiles to, by Python version: ``pass``, ``...``, a docstring
 # and ``return None`` all load None and return it (the constant's index varies, so compare values).
@@ -27,21 +27,35 @@ STEPS: Final = ("training_step", "validation_step", "test_step", "predict_step")
 """The step methods whose calling convention (``batch_idx``, ``dataloader_idx``) the engine matches."""
 
 
-def step_arguments(fn: Any) -> tuple[bool, bool]:
-    """Whether step method ``fn`` takes ``batch_idx``, and whether it takes ``dataloader_idx``.
+def step_arguments(fn: Any) -> bool:
+    """Whether step method ``fn`` takes ``batch_idx`` (Lightning passes it only then).
 
-    A missing method counts as taking ``batch_idx`` and not ``dataloader_idx`` (the run
-    checks for it before it needs it); a builtin whose signature is unknown takes both.
+    A missing method counts as taking it (the run checks for the method before it
+    needs it); so does a builtin whose signature is unknown.
     """
     if fn is None:
-        return True, False
+        return True
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):  # a builtin or C function: assume it takes what it is given
-        return True, True
-    var = any(p.kind is p.VAR_POSITIONAL for p in params)
-    takes_idx = True
-    if params:
-        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        takes_idx = var or len(positional) >= 2
-    return takes_idx, var or any(p.name == "dataloader_idx" for p in params)
+        return True
+    if not params:
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return any(p.kind is p.VAR_POSITIONAL for p in params) or len(positional) >= 2
+
+
+def loader_idx_arguments(fn: Any) -> tuple[bool, bool]:
+    """Whether ``fn`` accepts ``dataloader_idx`` (by name or ``*args``), and whether it requires it.
+
+    A missing method accepts nothing; one whose signature is unknown accepts it and requires nothing.
+    """
+    if fn is None:
+        return False, False
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True, False
+    idx = params.get("dataloader_idx")
+    accepts = idx is not None or any(p.kind is p.VAR_POSITIONAL for p in params.values())
+    return accepts, idx is not None and idx.default is idx.empty

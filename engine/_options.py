@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
 import torch
 
-from loophooks.engine._callbacks import ModelCheckpoint, ProgressBar
+from loophooks.engine._callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from loophooks.engine._ddp import resolve_strategy
 from loophooks.engine._dispatch import is_overridden
 from loophooks.engine._errors import ConfigurationError
@@ -290,9 +290,16 @@ def _several_devices(devices: Any) -> ConfigurationError:
 
 def trainer_callbacks(callbacks: Any, *, enable_progress_bar: bool, enable_checkpointing: bool) -> list[Any]:
     """``Trainer(callbacks=...)`` plus the progress bar and checkpointing the flags add, in Lightning's order."""
-    user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
-    if enable_progress_bar and ProgressBar.wanted() and not any(isinstance(c, ProgressBar) for c in user):
-        user.append(ProgressBar())
+    user = list(callbacks) if isinstance(callbacks, Sequence) else ([callbacks] if callbacks else [])
+    bars = [c for c in user if isinstance(c, ProgressBar)]
+    if len(bars) > 1:
+        raise ConfigurationError(f"Trainer(callbacks=...) holds {len(bars)} progress bars; give at most one")
+    if bars and not enable_progress_bar:
+        raise ConfigurationError(
+            f"Trainer(enable_progress_bar=False) but callbacks include {type(bars[0]).__name__}; remove one of them"
+        )
+    if enable_progress_bar and not bars:  # Lightning's default bar (plain lines when stdout is not a terminal)
+        user.append(TQDMProgressBar())
     if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
         raise ConfigurationError(
             "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "

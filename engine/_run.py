@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import torch
 from torch import nn
@@ -40,6 +40,7 @@ from loophooks.engine._module import LoopModule
 from loophooks.engine._optimization import _NoOptimizer, parse_optimizers
 from loophooks.engine._options import reorder_callbacks
 from loophooks.engine._predict_loop import PredictLoop
+from loophooks.engine._signals import sigint_ignored
 from loophooks.engine._strategy import Strategy
 from loophooks.spec import Stage
 
@@ -52,7 +53,9 @@ _FIRST_STAGE: dict[Stage, Any] = {"fit": "train", "validate": "validate", "test"
 _STEP_OF: dict[Stage, str] = {"validate": "validation_step", "test": "test_step", "predict": "predict_step"}
 
 
-def run(trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[str], weights_only: bool) -> Any:
+def run(
+    trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[Union[str, os.PathLike[str]]], weights_only: bool
+) -> Any:
     """Run entry point ``fn`` on ``model`` (see the module docstring for the frame)."""
     ctx = trainer._ctx
     strategy = ctx.strategy
@@ -61,15 +64,15 @@ def run(trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Opt
         if model is None:
             raise ConfigurationError(f"{fn}: no model given and none from an earlier run")
     _verify(trainer, fn, model, datamodule)
-    ckpt_path = _resolve_ckpt_path(trainer, ckpt_path, fn)
-    checkpoint = load_checkpoint(ckpt_path, weights_only=weights_only) if ckpt_path is not None else None
+    path = _resolve_ckpt_path(trainer, ckpt_path, fn)
+    checkpoint = load_checkpoint(path, weights_only=weights_only) if path is not None else None
     if fn == "fit" and checkpoint is not None and (
         "optimizer_states" not in checkpoint or "lr_schedulers" not in checkpoint
     ):  # known from the file alone: fail before any hook runs
         raise CheckpointError(
-            f"checkpoint {ckpt_path!r} holds only weights (saved with weights_only=True); fit cannot resume"
+            f"checkpoint {path!r} holds only weights (saved with weights_only=True); fit cannot resume"
         )
-    trainer.ckpt_path = ckpt_path
+    trainer.ckpt_path = path
     state = ctx.state
     state.fn = fn
     state.stage = _FIRST_STAGE[fn]
@@ -85,6 +88,7 @@ def run(trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Opt
         use_distributed_sampler=trainer.use_distributed_sampler,
         allow_zero_length=trainer.allow_zero_length_dataloader_with_multiple_devices,
     )
+    ctx.signals.install()  # engine/_signals.py: SIGTERM becomes SIGTERMException between batches
     try:
         _attach_model_callbacks(trainer, d)
         _verify_loop_configuration(trainer, fn, d)
@@ -101,7 +105,7 @@ def run(trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Opt
         d.module_hook("configure_sharded_model")
         d.module_hook("configure_model")
         if checkpoint is not None:
-            restore_model_and_callbacks(ctx, checkpoint, ckpt_path)
+            restore_model_and_callbacks(ctx, checkpoint, path)
         metrics = ctx.metrics
         metrics.reset_results()  # every entry point starts with empty metric dicts (Lightning)
         metrics.reset_metrics()
@@ -111,7 +115,7 @@ def run(trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Opt
             d.hook("on_fit_start")
             metrics.log_hyperparams(model, datamodule)
             if checkpoint is not None:
-                restore_training_state(ctx, trainer._fit_loop, checkpoint, ckpt_path, trainer.max_epochs)
+                restore_training_state(ctx, trainer._fit_loop, checkpoint, path, trainer.max_epochs)
         result = _run_stage(trainer, fn)
         if fn == "fit":
             d.hook("on_fit_end")
@@ -124,9 +128,12 @@ def run(trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Opt
         metrics.teardown()
     except BaseException as exc:
         state.status = "interrupted"
-        run_exception_handlers(trainer, exc)  # engine/_faults.py: all of them run; the original propagates
+        with sigint_ignored(isinstance(exc, KeyboardInterrupt)):  # a second Ctrl+C must not cut clean-up short
+            run_exception_handlers(trainer, exc)  # engine/_faults.py: all of them run; the original propagates
         state.stage = None
         raise
+    finally:
+        ctx.signals.restore()
     state.status = "finished"
     state.stage = None
     return result
@@ -151,7 +158,9 @@ def _run_stage(trainer: Trainer, fn: Stage) -> Any:
     return results
 
 
-def _resolve_ckpt_path(trainer: Trainer, ckpt_path: Optional[str], fn: Stage) -> Optional[str]:
+def _resolve_ckpt_path(
+    trainer: Trainer, ckpt_path: Optional[Union[str, os.PathLike[str]]], fn: Stage
+) -> Optional[str]:
     """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
     if ckpt_path not in ("best", "last"):
         return None if ckpt_path is None else os.fspath(ckpt_path)

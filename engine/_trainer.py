@@ -15,8 +15,7 @@ from typing import Any, Literal, Optional, Union
 import torch
 
 from loophooks.engine._callbacks import EarlyStopping, ModelCheckpoint
-from loophooks.engine._checkpoint import save_checkpoint_file
-from loophooks.engine._checkpoint_state import dump_checkpoint
+from loophooks.engine._checkpoint_state import save_checkpoint
 from loophooks.engine._context import LoopContext
 from loophooks.engine._data_hooks import datamodule_in_place
 from loophooks.engine._dispatch import Dispatcher
@@ -88,7 +87,7 @@ class Trainer:
         enable_progress_bar: bool = True,
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
-        default_root_dir: Optional[str] = None,
+        default_root_dir: Optional[Union[str, os.PathLike[str]]] = None,
         deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
         logger: Any = None,
@@ -130,6 +129,7 @@ class Trainer:
         self._ctx = LoopContext(self, self._strategy)
         self.state = self._ctx.state
         self._metrics = self._ctx.metrics
+        self._signals = self._ctx.signals
         self._metrics.log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
         self._metrics.loggers = configure_loggers(logger, self.default_root_dir)
         self._verbose = True
@@ -157,6 +157,11 @@ class Trainer:
     @check_hooks.setter
     def check_hooks(self, value: Optional[bool]) -> None:
         self._check_hooks = None if value is None else bool(value)
+
+    @property
+    def received_sigterm(self) -> bool:
+        """Whether the process received SIGTERM during the current (or last) run (Lightning's property)."""
+        return self._signals.received_sigterm
 
     @property
     def current_epoch(self) -> int:
@@ -332,7 +337,7 @@ class Trainer:
         train_dataloaders: Any = None,
         val_dataloaders: Any = None,
         datamodule: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
@@ -341,13 +346,13 @@ class Trainer:
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
         self._ctx.data.given = {"train_dataloader": train_dataloaders, "val_dataloader": val_dataloaders}
         self._fit_loop = FitLoop(self._ctx)
-        self._run("fit", model, datamodule, ckpt_path, weights_only)
+        run(self, "fit", model, datamodule, ckpt_path, weights_only)
 
     def validate(
         self,
         model: Any = None,
         dataloaders: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
         verbose: bool = True,
@@ -356,13 +361,13 @@ class Trainer:
         dataloaders, datamodule = datamodule_in_place("validate", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"val_dataloader": dataloaders}
-        return self._run("validate", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
+        return run(self, "validate", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
     def test(
         self,
         model: Any = None,
         dataloaders: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
         verbose: bool = True,
@@ -371,7 +376,7 @@ class Trainer:
         dataloaders, datamodule = datamodule_in_place("test", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"test_dataloader": dataloaders}
-        return self._run("test", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
+        return run(self, "test", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
     def predict(
         self,
@@ -379,22 +384,14 @@ class Trainer:
         dataloaders: Any = None,
         datamodule: Any = None,
         return_predictions: Optional[bool] = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
         dataloaders, datamodule = datamodule_in_place("predict", "dataloaders", dataloaders, datamodule)
         self._ctx.data.given = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions
-        return self._run("predict", model, datamodule, ckpt_path, weights_only)
+        return run(self, "predict", model, datamodule, ckpt_path, weights_only)
 
     def save_checkpoint(self, filepath: Union[str, os.PathLike[str]], weights_only: bool = False) -> None:
         """Write a checkpoint of the current run to ``filepath`` (atomically)."""
-        if self._strategy.module is None:
-            raise RuntimeError("save_checkpoint needs a model: call it during or after fit/validate/test/predict")
-        checkpoint = dump_checkpoint(self._ctx, self._fit_loop, weights_only)  # every process runs the checkpoint hooks
-        if self._strategy.is_global_zero:  # one writer; the others wait until the file exists
-            save_checkpoint_file(checkpoint, filepath)
-        self._strategy.barrier("Trainer.save_checkpoint")
-
-    def _run(self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[str], weights_only: bool) -> Any:
-        return run(self, fn, model, datamodule, ckpt_path, weights_only)
+        save_checkpoint(self._ctx, self._fit_loop, filepath, weights_only)
