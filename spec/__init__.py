@@ -41,6 +41,7 @@ from loophooks.spec._protocols import (
     TrainingStep,
     ValidationStep,
 )
+from loophooks.spec._logging import LOGGING, PUBLICATION, REDUCTIONS, LogLevels, logging_levels
 from loophooks.spec._order import BATCH_SIZE, FEATURES, OUTPUTS, STATE_FREE_HOOKS, expected_calls
 from loophooks.spec._rules import RULES, Rule, core_violations, shape_differences
 from loophooks.spec._scenario import Fault, Resume, Scenario, Stage
@@ -74,6 +75,11 @@ from loophooks.spec._transfer import move_data_to_device
 from loophooks.spec._version import SPEC_VERSION
 
 __all__ = [
+    "LOGGING",
+    "PUBLICATION",
+    "REDUCTIONS",
+    "LogLevels",
+    "logging_levels",
     "ALL_STAGES",
     "ANY",
     "BATCH_SIZE",
