@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from collections.abc import Sequence
 from typing import Any, Literal, NoReturn, Optional, Union
 
 import torch
@@ -35,6 +36,7 @@ from loophooks.engine._dispatch import Dispatcher, is_overridden
 from loophooks.engine._errors import CheckpointError, ConfigurationError, HookValueError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._faults import run_exception_handlers
+from loophooks.engine._signals import SignalGuard, sigint_ignored
 from loophooks.engine._fit_loop import FitLoop, ResumePoint
 from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
 from loophooks.engine._log_publish import MetricsPublisher, print_results
@@ -163,7 +165,7 @@ class Trainer:
         enable_progress_bar: bool = True,
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
-        default_root_dir: Optional[str] = None,
+        default_root_dir: Optional[Union[str, os.PathLike[str]]] = None,
         deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
         logger: Any = None,
@@ -229,7 +231,7 @@ class Trainer:
             device = _device(accelerator, devices)
             self._precision = Precision(precision, device)
             self._strategy = strategy if isinstance(strategy, Strategy) else Strategy(device, self._precision)
-        user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
+        user = list(callbacks) if isinstance(callbacks, Sequence) else ([callbacks] if callbacks else [])
         bars = [c for c in user if isinstance(c, ProgressBar)]
         if len(bars) > 1:
             raise ConfigurationError(f"Trainer(callbacks=...) holds {len(bars)} progress bars; give at most one")
@@ -263,6 +265,7 @@ class Trainer:
         self._takes_idx: dict[str, bool] = {}
         self._identity_transfer = (False, False, False)
         self.ckpt_path: Optional[str] = None
+        self._signals = SignalGuard()
 
     # --- properties hooks read -------------------------------------------------------------------------
     @property
@@ -277,6 +280,11 @@ class Trainer:
     @check_hooks.setter
     def check_hooks(self, value: Optional[bool]) -> None:
         self._check_hooks = None if value is None else bool(value)
+
+    @property
+    def received_sigterm(self) -> bool:
+        """Whether the process received SIGTERM during the current (or last) run (Lightning's property)."""
+        return self._signals.received_sigterm
 
     @property
     def current_epoch(self) -> int:
@@ -457,7 +465,7 @@ class Trainer:
         train_dataloaders: Any = None,
         val_dataloaders: Any = None,
         datamodule: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
@@ -475,7 +483,7 @@ class Trainer:
         self,
         model: Any = None,
         dataloaders: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
         verbose: bool = True,
@@ -491,7 +499,7 @@ class Trainer:
         self,
         model: Any = None,
         dataloaders: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
         verbose: bool = True,
@@ -509,7 +517,7 @@ class Trainer:
         dataloaders: Any = None,
         datamodule: Any = None,
         return_predictions: Optional[bool] = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
         if _is_datamodule(dataloaders):  # predict(model, dm), as Lightning allows
@@ -528,7 +536,9 @@ class Trainer:
         self._strategy.barrier("Trainer.save_checkpoint")
 
     # --- the frame every entry point runs --------------------------------------------------------------
-    def _run(self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[str], weights_only: bool) -> Any:
+    def _run(
+        self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[Union[str, os.PathLike[str]]], weights_only: bool
+    ) -> Any:
         if model is None:
             model = self._strategy.module
             if model is None:
@@ -563,6 +573,7 @@ class Trainer:
             )
         )
         d = self._dispatch
+        self._signals.install()  # engine/_signals.py: SIGTERM becomes SIGTERMException between batches
         try:
             self._attach_model_callbacks()
             self._verify_loop_configuration(fn)
@@ -602,14 +613,19 @@ class Trainer:
             self._metrics.teardown()
         except BaseException as exc:
             state.status = "interrupted"
-            run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
+            with sigint_ignored(isinstance(exc, KeyboardInterrupt)):  # a second Ctrl+C must not cut clean-up short
+                run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
             state.stage = None
             raise
+        finally:
+            self._signals.restore()
         state.status = "finished"
         state.stage = None
         return result
 
-    def _resolve_ckpt_path(self, ckpt_path: Optional[str], fn: str = "fit") -> Optional[str]:
+    def _resolve_ckpt_path(
+        self, ckpt_path: Optional[Union[str, os.PathLike[str]]], fn: str = "fit"
+    ) -> Optional[str]:
         """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
         if ckpt_path not in ("best", "last"):
             return None if ckpt_path is None else os.fspath(ckpt_path)
@@ -719,17 +735,30 @@ class Trainer:
         return known
 
     def _check_loader_idx(self, step: str, multi: bool) -> None:
-        if not multi:
-            return
-        fn = getattr(self._strategy.module, step, None)
-        try:
-            params = inspect.signature(fn).parameters if fn is not None else {}
-        except (TypeError, ValueError):
-            return
-        if "dataloader_idx" not in params and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
-            raise ConfigurationError(
-                f"{type(self._strategy.module).__name__}.{step} must accept dataloader_idx: there are several loaders"
-            )
+        """Lightning's check before an evaluation loop, on the step and the model's batch hooks.
+
+        With several loaders each must take ``dataloader_idx`` (or ``*args``); with one, it is not
+        passed, so none may require it (a default, ``dataloader_idx=0``, is fine).
+        """
+        module = self._strategy.module
+        kind = step[: -len("_step")]
+        for name in (step, f"on_{kind}_batch_start", f"on_{kind}_batch_end"):
+            fn = getattr(module, name, None)
+            if fn is None or (name != step and not is_overridden(module, name)):
+                continue
+            try:
+                params = inspect.signature(fn).parameters
+            except (TypeError, ValueError):
+                continue
+            idx = params.get("dataloader_idx")
+            owner = f"{type(module).__name__}.{name}"
+            if multi and idx is None and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
+                raise ConfigurationError(f"{owner} must accept dataloader_idx: there are several loaders")
+            if not multi and idx is not None and idx.default is idx.empty:
+                raise ConfigurationError(
+                    f"{owner} requires dataloader_idx, which the loop passes only when there are several"
+                    " loaders; there is one: give it a default (`dataloader_idx: int = 0`) or leave it out"
+                )
 
     # --- setup -----------------------------------------------------------------------------------------
     def _verify(self, fn: Stage, model: Any, datamodule: Any) -> None:

@@ -42,6 +42,11 @@ from loophooks.spec._protocols import (
     ValidationStep,
 )
 from loophooks.spec._logging import LOGGING, PUBLICATION, REDUCTIONS, LogLevels, logging_levels
+from loophooks.spec._optimizer_config import (
+    LRSchedulerConfigType,
+    OptimizerLRSchedulerConfig,
+    UntypedOptimizerConfig,
+)
 from loophooks.spec._order import BATCH_SIZE, FEATURES, OUTPUTS, STATE_FREE_HOOKS, expected_calls
 from loophooks.spec._rules import RULES, Rule, core_violations, shape_differences
 from loophooks.spec._scenario import Fault, Resume, Scenario, Stage
@@ -69,6 +74,7 @@ from loophooks.spec._table import (
     Hook,
     OptimizerLRScheduler,
     Param,
+    Passed,
 )
 from loophooks.spec._trace import ANY, Call, GradMode, Target
 from loophooks.spec._transfer import move_data_to_device
@@ -100,6 +106,9 @@ __all__ = [
     "STEP_OUTPUT",
     "TRAIN_DATALOADERS",
     "OptimizerLRScheduler",
+    "OptimizerLRSchedulerConfig",
+    "LRSchedulerConfigType",
+    "UntypedOptimizerConfig",
     "BatchHooks",
     "BatchTransferHooks",
     "Call",
@@ -125,6 +134,7 @@ __all__ = [
     "OptimizationHooks",
     "OptimizationMethods",
     "Param",
+    "Passed",
     "PredictStep",
     "Resume",
     "Scenario",
