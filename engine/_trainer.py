@@ -36,6 +36,7 @@ from loophooks.engine._dispatch import Dispatcher, is_overridden
 from loophooks.engine._errors import CheckpointError, ConfigurationError, HookValueError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._faults import run_exception_handlers
+from loophooks.engine._resume_state import accumulated_grads, capture_random, check_grads, save_time_warnings
 from loophooks.engine._signals import SignalGuard, sigint_ignored
 from loophooks.engine._fit_loop import FitLoop, ResumePoint
 from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
@@ -874,7 +875,7 @@ class Trainer:
             # A batch whose on_train_batch_end is running counts as done (Lightning's rule).
             done = state.batches_done + (1 if fit.epoch_loop.in_batch_end else 0)
             mid = done > 0
-        return {
+        loop: dict[str, Any] = {
             "epoch": epoch,
             "global_step": state.global_step,
             "batches_done": done,
@@ -882,7 +883,19 @@ class Trainer:
             "total_batch_idx": state.total_batch_idx,
             "epoch_rng": fit.epoch_rng if mid else None,
             "rng": torch.get_rng_state(),
+            # engine/_resume_state.py: Python's, NumPy's and the loader's own generators, for an exact resume
+            "epoch_random": fit.epoch_random if mid else None,
+            "random": capture_random(fit.loader),
         }
+        # Saved inside an accumulation window: the gradients gathered so far are part of the next step.
+        window_open = (
+            mid and self._strategy.automatic and self.accumulate_grad_batches > 1
+            and done % self.accumulate_grad_batches != 0
+        )
+        if window_open and isinstance(self._strategy.module, nn.Module):
+            loop["accumulated_grads"] = accumulated_grads(self._strategy.module)
+        save_time_warnings(fit.loader, window_open=window_open, world_size=self._strategy.world_size)
+        return loop
 
     def _restore_model_and_callbacks(self, checkpoint: dict[str, Any]) -> None:
         d = self._dispatch
@@ -910,8 +923,11 @@ class Trainer:
             state.global_step = int(loop["global_step"])
             state.total_batch_idx = int(loop.get("total_batch_idx", -1))
             self._fit_loop.resume = ResumePoint(
-                int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng")
+                int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng"),
+                epoch_random=loop.get("epoch_random"), random=loop.get("random"), grads=loop.get("accumulated_grads"),
             )
+            if self._fit_loop.resume.grads and isinstance(self._strategy.module, nn.Module):
+                check_grads(self._strategy.module, self._fit_loop.resume.grads, self.ckpt_path)  # put back later
         else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
             try:
                 point = read_lightning_loops(checkpoint, self.ckpt_path)
