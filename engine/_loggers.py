@@ -324,24 +324,25 @@ class _CSVWriter:
         if not self.metrics:
             return
         new_keys = set().union(*self.metrics) - set(self.metrics_keys)
-        if new_keys:
-            self.metrics_keys = sorted([*self.metrics_keys, *new_keys])
+        keys = sorted([*self.metrics_keys, *new_keys]) if new_keys else self.metrics_keys
         exists = os.path.isfile(self.metrics_file_path)
         if exists and new_keys:  # a new column: rewrite the whole file beside the old one, then swap
             with open(self.metrics_file_path, newline="", encoding="utf-8") as fh:
                 old_rows = list(csv.DictReader(fh))
             buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=self.metrics_keys)
+            writer = csv.DictWriter(buffer, fieldnames=keys)
             writer.writeheader()
             writer.writerows(old_rows)
             writer.writerows(self.metrics)
             _durable_write(self.metrics_file_path, buffer.getvalue())
         else:
             with open(self.metrics_file_path, "a" if exists else "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=self.metrics_keys)
+                writer = csv.DictWriter(fh, fieldnames=keys)
                 if not exists:
                     writer.writeheader()
                 writer.writerows(self.metrics)
+        # only now: a failed write keeps the rows and the old columns, so the next save retries all of it
+        self.metrics_keys = keys
         self.metrics = []
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Literal, Optional, Union, overload
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +36,7 @@ __all__ = ["LoopDataModule", "LoopModule", "clip_gradients"]
 
 def clip_gradients(
     trainer: Trainer,
-    optimizer: Optimizer,
+    optimizer: Union[Optimizer, LoopOptimizer],
     gradient_clip_val: Optional[Union[int, float]] = None,
     gradient_clip_algorithm: Optional[str] = None,
 ) -> None:
@@ -96,9 +96,27 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
     def global_step(self) -> int:
         return self._trainer.global_step if self._trainer is not None else 0
 
-    def optimizers(self) -> Union[LoopOptimizer, list[LoopOptimizer]]:
-        """The optimizers from ``configure_optimizers``: one, or a list when there are several."""
+    # A type checker cannot know how many optimizers configure_optimizers returns, so the plain call is a
+    # union (Lightning's return). ``as_list=True`` always returns the list: `g, d = self.optimizers(as_list=True)`
+    # unpacks with no cast and no isinstance.
+    @overload
+    def optimizers(self, *, as_list: Literal[False] = False) -> Union[LoopOptimizer, list[LoopOptimizer]]: ...
+
+    @overload
+    def optimizers(self, *, as_list: Literal[True]) -> list[LoopOptimizer]: ...
+
+    @overload
+    def optimizers(self, *, as_list: bool) -> Union[LoopOptimizer, list[LoopOptimizer]]: ...
+
+    def optimizers(self, *, as_list: bool = False) -> Union[LoopOptimizer, list[LoopOptimizer]]:
+        """The optimizers from ``configure_optimizers``: one, or a list when there are several.
+
+        ``as_list=True`` returns a list even for one optimizer; its type says so, so
+        ``g_opt, d_opt = self.optimizers(as_list=True)`` type-checks as it is.
+        """
         opts = self.trainer._strategy.loop_optimizers
+        if as_list:
+            return list(opts)
         return opts[0] if len(opts) == 1 else list(opts)
 
     def lr_schedulers(self) -> Any:
@@ -108,9 +126,37 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
             return None
         return scheds[0] if len(scheds) == 1 else scheds
 
-    def manual_backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
-        """Backward for manual optimization, with the hooks and the precision's scaling."""
-        self.trainer._strategy.backward(loss, None, *args, **kwargs)
+    def manual_backward(
+        self,
+        loss: Tensor,
+        gradient: Optional[Tensor] = None,
+        retain_graph: Optional[bool] = None,
+        create_graph: bool = False,
+        inputs: Union[Tensor, Sequence[Tensor], None] = None,
+    ) -> None:
+        """Backward for manual optimization, with the hooks and the precision's scaling.
+
+        The parameters after ``loss`` are ``Tensor.backward``'s, typed as such (Lightning
+        passes ``*args, **kwargs`` on to it), so Lightning 1.x's
+        ``manual_backward(loss, optimizer)`` is a type error, and a runtime error here.
+        """
+        if isinstance(gradient, Optimizer):  # a LoopOptimizer's class derives from its optimizer's
+            raise TypeError(
+                f"manual_backward(loss, {type(gradient).__name__}): the optimizer argument is Lightning 1.x's"
+                " signature; the parameters after `loss` are Tensor.backward's (gradient, retain_graph,"
+                " create_graph, inputs). Call `self.manual_backward(loss)`, then step the optimizer."
+            )
+        kwargs: dict[str, Any] = {}
+        # Only what was given, so a model's own `backward(self, loss)` override keeps working.
+        if gradient is not None:
+            kwargs["gradient"] = gradient
+        if retain_graph is not None:
+            kwargs["retain_graph"] = retain_graph
+        if create_graph:
+            kwargs["create_graph"] = create_graph
+        if inputs is not None:
+            kwargs["inputs"] = inputs
+        self.trainer._strategy.backward(loss, None, **kwargs)
 
     @property
     def logger(self) -> Any:
@@ -185,14 +231,18 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
 
     def clip_gradients(
         self,
-        optimizer: Optimizer,
+        optimizer: Union[Optimizer, LoopOptimizer],
         gradient_clip_val: Optional[Union[int, float]] = None,
         gradient_clip_algorithm: Optional[str] = None,
     ) -> None:
         clip_gradients(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
-    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        """Lightning's default: the model applied to the batch."""
+    def predict_step(self, batch: Any, *args: Any, **kwargs: Any) -> Any:
+        """Lightning's default: the model applied to the batch.
+
+        ``*args`` (Lightning's own signature): an override may take ``(batch)``,
+        ``(batch, batch_idx)`` or ``(batch, batch_idx, dataloader_idx=0)``.
+        """
         return self(batch)
 
     # --- what the loop calls, where LoopModule knows more than the spec's defaults -----------------

@@ -23,18 +23,20 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from collections.abc import Sequence
 from typing import Any, Literal, NoReturn, Optional, Union
 
 import torch
 from torch import nn
 
-from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar, TQDMProgressBar
 from loophooks.engine._checkpoint import VERSION_KEY, load_checkpoint, save_checkpoint_file
 from loophooks.engine._ddp import resolve_strategy
 from loophooks.engine._dispatch import Dispatcher, is_overridden
 from loophooks.engine._errors import CheckpointError, ConfigurationError, HookValueError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._faults import run_exception_handlers
+from loophooks.engine._signals import SignalGuard, sigint_ignored
 from loophooks.engine._fit_loop import FitLoop, ResumePoint
 from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
 from loophooks.engine._log_publish import MetricsPublisher, print_results
@@ -163,7 +165,7 @@ class Trainer:
         enable_progress_bar: bool = True,
         enable_checkpointing: bool = True,
         enable_model_summary: bool = False,
-        default_root_dir: Optional[str] = None,
+        default_root_dir: Optional[Union[str, os.PathLike[str]]] = None,
         deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
         logger: Any = None,
@@ -229,9 +231,16 @@ class Trainer:
             device = _device(accelerator, devices)
             self._precision = Precision(precision, device)
             self._strategy = strategy if isinstance(strategy, Strategy) else Strategy(device, self._precision)
-        user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
-        if enable_progress_bar and ProgressBar.wanted() and not any(isinstance(c, ProgressBar) for c in user):
-            user.append(ProgressBar())
+        user = list(callbacks) if isinstance(callbacks, Sequence) else ([callbacks] if callbacks else [])
+        bars = [c for c in user if isinstance(c, ProgressBar)]
+        if len(bars) > 1:
+            raise ConfigurationError(f"Trainer(callbacks=...) holds {len(bars)} progress bars; give at most one")
+        if bars and not enable_progress_bar:
+            raise ConfigurationError(
+                f"Trainer(enable_progress_bar=False) but callbacks include {type(bars[0]).__name__}; remove one of them"
+            )
+        if enable_progress_bar and not bars:  # Lightning's default bar (plain lines when stdout is not a terminal)
+            user.append(TQDMProgressBar())
         if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
             raise ConfigurationError(
                 "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
@@ -256,6 +265,7 @@ class Trainer:
         self._takes_idx: dict[str, bool] = {}
         self._identity_transfer = (False, False, False)
         self.ckpt_path: Optional[str] = None
+        self._signals = SignalGuard()
 
     # --- properties hooks read -------------------------------------------------------------------------
     @property
@@ -270,6 +280,11 @@ class Trainer:
     @check_hooks.setter
     def check_hooks(self, value: Optional[bool]) -> None:
         self._check_hooks = None if value is None else bool(value)
+
+    @property
+    def received_sigterm(self) -> bool:
+        """Whether the process received SIGTERM during the current (or last) run (Lightning's property)."""
+        return self._signals.received_sigterm
 
     @property
     def current_epoch(self) -> int:
@@ -450,7 +465,7 @@ class Trainer:
         train_dataloaders: Any = None,
         val_dataloaders: Any = None,
         datamodule: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
@@ -468,7 +483,7 @@ class Trainer:
         self,
         model: Any = None,
         dataloaders: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
         verbose: bool = True,
@@ -484,7 +499,7 @@ class Trainer:
         self,
         model: Any = None,
         dataloaders: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
         verbose: bool = True,
@@ -502,7 +517,7 @@ class Trainer:
         dataloaders: Any = None,
         datamodule: Any = None,
         return_predictions: Optional[bool] = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
         if _is_datamodule(dataloaders):  # predict(model, dm), as Lightning allows
@@ -521,7 +536,9 @@ class Trainer:
         self._strategy.barrier("Trainer.save_checkpoint")
 
     # --- the frame every entry point runs --------------------------------------------------------------
-    def _run(self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[str], weights_only: bool) -> Any:
+    def _run(
+        self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[Union[str, os.PathLike[str]]], weights_only: bool
+    ) -> Any:
         if model is None:
             model = self._strategy.module
             if model is None:
@@ -556,6 +573,7 @@ class Trainer:
             )
         )
         d = self._dispatch
+        self._signals.install()  # engine/_signals.py: SIGTERM becomes SIGTERMException between batches
         try:
             self._attach_model_callbacks()
             self._verify_loop_configuration(fn)
@@ -595,14 +613,19 @@ class Trainer:
             self._metrics.teardown()
         except BaseException as exc:
             state.status = "interrupted"
-            run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
+            with sigint_ignored(isinstance(exc, KeyboardInterrupt)):  # a second Ctrl+C must not cut clean-up short
+                run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
             state.stage = None
             raise
+        finally:
+            self._signals.restore()
         state.status = "finished"
         state.stage = None
         return result
 
-    def _resolve_ckpt_path(self, ckpt_path: Optional[str], fn: str = "fit") -> Optional[str]:
+    def _resolve_ckpt_path(
+        self, ckpt_path: Optional[Union[str, os.PathLike[str]]], fn: str = "fit"
+    ) -> Optional[str]:
         """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
         if ckpt_path not in ("best", "last"):
             return None if ckpt_path is None else os.fspath(ckpt_path)
@@ -712,17 +735,30 @@ class Trainer:
         return known
 
     def _check_loader_idx(self, step: str, multi: bool) -> None:
-        if not multi:
-            return
-        fn = getattr(self._strategy.module, step, None)
-        try:
-            params = inspect.signature(fn).parameters if fn is not None else {}
-        except (TypeError, ValueError):
-            return
-        if "dataloader_idx" not in params and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
-            raise ConfigurationError(
-                f"{type(self._strategy.module).__name__}.{step} must accept dataloader_idx: there are several loaders"
-            )
+        """Lightning's check before an evaluation loop, on the step and the model's batch hooks.
+
+        With several loaders each must take ``dataloader_idx`` (or ``*args``); with one, it is not
+        passed, so none may require it (a default, ``dataloader_idx=0``, is fine).
+        """
+        module = self._strategy.module
+        kind = step[: -len("_step")]
+        for name in (step, f"on_{kind}_batch_start", f"on_{kind}_batch_end"):
+            fn = getattr(module, name, None)
+            if fn is None or (name != step and not is_overridden(module, name)):
+                continue
+            try:
+                params = inspect.signature(fn).parameters
+            except (TypeError, ValueError):
+                continue
+            idx = params.get("dataloader_idx")
+            owner = f"{type(module).__name__}.{name}"
+            if multi and idx is None and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
+                raise ConfigurationError(f"{owner} must accept dataloader_idx: there are several loaders")
+            if not multi and idx is not None and idx.default is idx.empty:
+                raise ConfigurationError(
+                    f"{owner} requires dataloader_idx, which the loop passes only when there are several"
+                    " loaders; there is one: give it a default (`dataloader_idx: int = 0`) or leave it out"
+                )
 
     # --- setup -----------------------------------------------------------------------------------------
     def _verify(self, fn: Stage, model: Any, datamodule: Any) -> None:
@@ -877,7 +913,14 @@ class Trainer:
                 int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng")
             )
         else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
-            point = read_lightning_loops(checkpoint, self.ckpt_path)
+            try:
+                point = read_lightning_loops(checkpoint, self.ckpt_path)
+            except CheckpointError:
+                raise
+            except Exception as exc:  # counters of the wrong type in a damaged file
+                raise CheckpointError(
+                    f"checkpoint {self.ckpt_path!r}: Lightning loop state cannot be read: {type(exc).__name__}: {exc}"
+                ) from exc
             state.epoch = point.epoch
             state.global_step = point.global_step
             state.total_batch_idx = point.total_batch_idx
@@ -903,8 +946,20 @@ class Trainer:
                 raise CheckpointError(
                     f"checkpoint {self.ckpt_path!r}: optimizer state {i} does not fit {type(opt).__name__}: {exc}"
                 ) from exc
-        for config, sched_state in zip(self._strategy.lr_scheduler_configs, checkpoint["lr_schedulers"]):
-            config.scheduler.load_state_dict(sched_state)
+        configs = self._strategy.lr_scheduler_configs
+        if len(checkpoint["lr_schedulers"]) != len(configs):
+            raise CheckpointError(
+                f"checkpoint {self.ckpt_path!r} has {len(checkpoint['lr_schedulers'])} scheduler states; "
+                f"configure_optimizers returned {len(configs)} schedulers"
+            )
+        for i, (config, sched_state) in enumerate(zip(configs, checkpoint["lr_schedulers"])):
+            try:
+                config.scheduler.load_state_dict(sched_state)
+            except Exception as exc:  # a state of another scheduler type, or a damaged one
+                raise CheckpointError(
+                    f"checkpoint {self.ckpt_path!r}: scheduler state {i} does not fit "
+                    f"{type(config.scheduler).__name__}: {type(exc).__name__}: {exc}"
+                ) from exc
 
 
 def _is_datamodule(obj: Any) -> bool:

@@ -41,6 +41,12 @@ from loophooks.spec._protocols import (
     TrainingStep,
     ValidationStep,
 )
+from loophooks.spec._logging import LOGGING, PUBLICATION, REDUCTIONS, LogLevels, logging_levels
+from loophooks.spec._optimizer_config import (
+    LRSchedulerConfigType,
+    OptimizerLRSchedulerConfig,
+    UntypedOptimizerConfig,
+)
 from loophooks.spec._order import BATCH_SIZE, FEATURES, OUTPUTS, STATE_FREE_HOOKS, expected_calls
 from loophooks.spec._rules import RULES, Rule, core_violations, shape_differences
 from loophooks.spec._scenario import Fault, Resume, Scenario, Stage
@@ -68,12 +74,18 @@ from loophooks.spec._table import (
     Hook,
     OptimizerLRScheduler,
     Param,
+    Passed,
 )
 from loophooks.spec._trace import ANY, Call, GradMode, Target
 from loophooks.spec._transfer import move_data_to_device
 from loophooks.spec._version import SPEC_VERSION
 
 __all__ = [
+    "LOGGING",
+    "PUBLICATION",
+    "REDUCTIONS",
+    "LogLevels",
+    "logging_levels",
     "ALL_STAGES",
     "ANY",
     "BATCH_SIZE",
@@ -94,6 +106,9 @@ __all__ = [
     "STEP_OUTPUT",
     "TRAIN_DATALOADERS",
     "OptimizerLRScheduler",
+    "OptimizerLRSchedulerConfig",
+    "LRSchedulerConfigType",
+    "UntypedOptimizerConfig",
     "BatchHooks",
     "BatchTransferHooks",
     "Call",
@@ -119,6 +134,7 @@ __all__ = [
     "OptimizationHooks",
     "OptimizationMethods",
     "Param",
+    "Passed",
     "PredictStep",
     "Resume",
     "Scenario",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from loophooks.engine._callbacks import ProgressBar
+from loophooks.engine._progress import ProgressBar, RichProgressBar, TQDMProgressBar
 from loophooks.engine.callbacks import Callback, EarlyStopping, EarlyStoppingReason, ModelCheckpoint
 
-__all__ = ["Callback", "EarlyStopping", "EarlyStoppingReason", "ModelCheckpoint", "ProgressBar"]
+__all__ = ["Callback", "EarlyStopping", "EarlyStoppingReason", "ModelCheckpoint", "ProgressBar", "RichProgressBar", "TQDMProgressBar"]
 
 # Lightning 2.6's callbacks that the engine leaves out on purpose
 _NOT_SUPPORTED = frozenset({
