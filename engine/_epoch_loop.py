@@ -186,7 +186,10 @@ class TrainingEpochLoop:
         self.ready = state.batches_done
         state.is_last_batch = False
         metrics = trainer._metrics
+        signals = trainer._signals
         while not self.done():
+            if signals.received_sigterm:  # engine/_signals.py: stop between batches, never inside one
+                signals.check()
             try:
                 batch = next(batches)
             except StopIteration:

@@ -112,6 +112,7 @@ class EvalLoop:
             if limit == 0:
                 continue
             for batch_idx, batch in enumerate(BatchIterator(loader, limit)):
+                trainer._signals.check()  # engine/_signals.py: SIGTERM stops the run between batches
                 state.eval_batch_idx = batch_idx
                 batch = trainer._transfer(batch, dl_idx)
                 metrics.on_batch_start(batch, dl_idx if multi else None)

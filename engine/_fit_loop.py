@@ -239,6 +239,7 @@ class FitLoop:
             batches = BatchIterator(self.loader, self.max_batches)
         self.epoch_loop.run(batches)
         self.end_epoch()
+        trainer._signals.check()  # engine/_signals.py: a SIGTERM during the epoch's end stops here
 
     def end_epoch(self) -> None:
         trainer = self.trainer

@@ -61,6 +61,7 @@ class PredictLoop:
             if limit == 0:
                 continue
             for batch_idx, batch in enumerate(BatchIterator(loader, limit)):
+                trainer._signals.check()  # engine/_signals.py: SIGTERM stops the run between batches
                 state.eval_batch_idx = batch_idx
                 batch = trainer._transfer(batch, dl_idx)
                 args: tuple[Any, ...] = (batch, batch_idx, dl_idx) if multi else (batch, batch_idx)

@@ -36,6 +36,7 @@ from loophooks.engine._dispatch import Dispatcher, is_overridden
 from loophooks.engine._errors import CheckpointError, ConfigurationError, HookValueError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._faults import run_exception_handlers
+from loophooks.engine._signals import SignalGuard, sigint_ignored
 from loophooks.engine._fit_loop import FitLoop, ResumePoint
 from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
 from loophooks.engine._log_publish import MetricsPublisher, print_results
@@ -264,6 +265,7 @@ class Trainer:
         self._takes_idx: dict[str, bool] = {}
         self._identity_transfer = (False, False, False)
         self.ckpt_path: Optional[str] = None
+        self._signals = SignalGuard()
 
     # --- properties hooks read -------------------------------------------------------------------------
     @property
@@ -278,6 +280,11 @@ class Trainer:
     @check_hooks.setter
     def check_hooks(self, value: Optional[bool]) -> None:
         self._check_hooks = None if value is None else bool(value)
+
+    @property
+    def received_sigterm(self) -> bool:
+        """Whether the process received SIGTERM during the current (or last) run (Lightning's property)."""
+        return self._signals.received_sigterm
 
     @property
     def current_epoch(self) -> int:
@@ -566,6 +573,7 @@ class Trainer:
             )
         )
         d = self._dispatch
+        self._signals.install()  # engine/_signals.py: SIGTERM becomes SIGTERMException between batches
         try:
             self._attach_model_callbacks()
             self._verify_loop_configuration(fn)
@@ -605,9 +613,12 @@ class Trainer:
             self._metrics.teardown()
         except BaseException as exc:
             state.status = "interrupted"
-            run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
+            with sigint_ignored(isinstance(exc, KeyboardInterrupt)):  # a second Ctrl+C must not cut clean-up short
+                run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
             state.stage = None
             raise
+        finally:
+            self._signals.restore()
         state.status = "finished"
         state.stage = None
         return result

@@ -633,7 +633,8 @@ def _validation_diffs(actual: list[RunShape], expected: list[RunShape], scenario
                 gc, ec = _eval_counts(g.validations), _eval_counts(e.validations)
                 if gc != ec:
                     problems.append(
-                        f"validation-cadence: validation [{g.validations[0].start}] after {_label(run, n)}, batch "
+                        # a batch that should have validated and did not has no run to point at
+                        f"validation-cadence: validation [{g.validations[0].start if g.validations else '-'}] after {_label(run, n)}, batch "
                         f"{g.batch_idx} ran {_per_loader(gc)}, expected {_per_loader(ec)} ({sizes})"
                     )
         got_ev, want_ev = _eval_counts(run.evals), _eval_counts(want.evals)

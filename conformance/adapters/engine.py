@@ -64,6 +64,7 @@ class EngineAdapter:
         options: dict[str, Any] = {
             "enable_progress_bar": False,
             "enable_checkpointing": False,
+            "logger": False,  # as the Lightning adapter: loggers write files and add no hooks
             "accelerator": "cpu",
             "devices": 1,
         }
