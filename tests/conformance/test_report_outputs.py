@@ -28,7 +28,7 @@ from loophooks.conformance._traces import render_text, replay
 from loophooks.spec import Call
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-PATTERN = "[fzp]*"  # fit*, fault, zero-*, predict*: failures, passes and a deviation
+PATTERN = "[bfzp]*"  # bf16 (unsupported: the example lacks it), fit*, fault, zero-*, predict*
 DECLARED = "fit-no-sanity-cpu"
 
 
