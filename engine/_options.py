@@ -255,7 +255,10 @@ def choose_strategy(
     if ddp is not None:  # engine/_ddp.py: the strategy chose this process's device and precision
         return ddp.precision, ddp
     if strategy not in ("auto", None, "single_device") and not isinstance(strategy, Strategy):
-        raise ConfigurationError(f"Trainer(strategy={strategy!r}): only single-device runs are available")
+        raise ConfigurationError(
+            f"Trainer(strategy={strategy!r}) is not supported: the engine runs 'auto', 'single_device', 'ddp' "
+            "or a loophooks Strategy instance"
+        )
     device = choose_device(accelerator, devices)
     chosen = Precision(precision, device)
     return chosen, strategy if isinstance(strategy, Strategy) else Strategy(device, chosen)

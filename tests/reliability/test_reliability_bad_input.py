@@ -49,7 +49,9 @@ class Row:
 
 def _rows() -> list[Row]:
     rows = []
-    for line in ERRORS_MD.read_text(encoding="utf-8").splitlines():
+    # only the section "## The table" (the file has other tables, such as "## Every raise")
+    text = ERRORS_MD.read_text(encoding="utf-8").split("\n## The table", 1)[1].split("\n## ", 1)[0]
+    for line in text.splitlines():
         if not line.startswith("| `"):
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
