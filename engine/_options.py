@@ -182,9 +182,9 @@ def check_options(options: Mapping[str, Any]) -> None:
 
 def checks_from_env() -> bool:
     """The spec's switch (``loophooks.spec.set_checks``), or ``LOOPHOOKS_CHECKS`` as it is now."""
-    from loophooks.spec import checks_enabled
+    from loophooks.spec._checks import checks_enabled, checks_from_env as env_now
 
-    return checks_enabled() or os.environ.get("LOOPHOOKS_CHECKS", "").strip().lower() in ("1", "true", "yes", "on")
+    return checks_enabled() or env_now()  # one parser of the variable, the spec's
 
 
 def limit_option(value: Optional[Number], name: str) -> Number:
