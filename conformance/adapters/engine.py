@@ -43,9 +43,9 @@ class EngineAdapter:
 
     @property
     def version(self) -> str:
-        from loophooks.engine._trainer import _version
+        from loophooks.engine._checkpoint_state import loophooks_version
 
-        return _version()
+        return loophooks_version()
 
     def run(
         self,
