@@ -232,6 +232,21 @@ FIGURES: tuple[Figure, ...] = (
         "paired per-round ratio",
     ),
     Figure(
+        "verified checkpoint load / torch.load, a plain checkpoint",
+        ("bench_checkpoint_load[plain]",),
+        lambda r: r.paired("bench_checkpoint_load[plain]"),
+        _ratio,
+        how="paired per-round ratio (the CRC check reads the file once more)",
+    ),
+    Figure(
+        "verified checkpoint load / torch.load, with a 256 MiB deflated record torch never reads",
+        ("bench_checkpoint_load[crafted]", "bench_checkpoint_load[plain]"),
+        lambda r: r.paired("bench_checkpoint_load[crafted]") / r.paired("bench_checkpoint_load[plain]"),
+        _ratio,
+        "~ 1 (<= 1.5) of the plain file's ratio: the check costs the file's size, not what it declares",
+        lambda v: v <= 1.5,
+    ),
+    Figure(
         "added cost per callback hook call, 16 callbacks (32 calls/step)",
         ("bench_callbacks[16]",),
         lambda r: r.added_per_call("bench_callbacks[16]") or 0.0,

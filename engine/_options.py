@@ -255,7 +255,10 @@ def choose_strategy(
     if ddp is not None:  # engine/_ddp.py: the strategy chose this process's device and precision
         return ddp.precision, ddp
     if strategy not in ("auto", None, "single_device") and not isinstance(strategy, Strategy):
-        raise ConfigurationError(f"Trainer(strategy={strategy!r}): only single-device runs are available")
+        raise ConfigurationError(
+            f"Trainer(strategy={strategy!r}) is not supported: the engine runs 'auto', 'single_device', 'ddp' "
+            "or a loophooks Strategy instance"
+        )
     device = choose_device(accelerator, devices)
     chosen = Precision(precision, device)
     return chosen, strategy if isinstance(strategy, Strategy) else Strategy(device, chosen)
@@ -272,10 +275,19 @@ def choose_device(accelerator: str, devices: Any) -> torch.device:
             raise ConfigurationError("Trainer(accelerator='cuda') but no CUDA device is available")
         index = 0
         if isinstance(devices, (list, tuple)) and devices:
+            if len(devices) > 1:  # several GPUs named: training on the first alone would ignore the others
+                raise _several_devices(devices)
             index = int(devices[0])
+        elif devices in (-1, "-1") and torch.cuda.device_count() == 1:
+            pass  # "all devices" is the one there is
         elif devices not in (None, "auto", 1, "1"):
             raise _several_devices(devices)
         return torch.device("cuda", index)
+    if isinstance(devices, (list, tuple)):
+        raise ConfigurationError(
+            f"Trainer(accelerator='cpu', devices={devices!r}): on the CPU, devices is a number of processes "
+            "(1, or several with strategy='ddp'), not a list of device indices (Lightning refuses it too)"
+        )
     if devices not in (None, "auto", 1, "1"):
         raise _several_devices(devices)
     return torch.device("cpu")

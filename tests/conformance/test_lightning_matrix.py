@@ -75,3 +75,37 @@ def test_explanations_match_by_release_case_and_divergence(matrix: ModuleType) -
     assert why is not None and "#21296" in why[1]
     assert matrix.explain("2.6.6", "skip-epoch+lr-epoch-cpu", "call 67: missing call: lr_scheduler_step") is None
     assert matrix.explain("2.5.6", "fit-cpu", "call 67: missing call: lr_scheduler_step") is None
+
+
+def test_the_adapter_maps_the_old_configure_model_name_before_2_1() -> None:
+    # what the adapter does for 2.0, without installing it: a LightningModule of 2.0's shape
+    from types import SimpleNamespace
+
+    from loophooks.conformance.adapters.lightning import LightningAdapter, _module_base
+
+    calls: list[str] = []
+
+    class OldModule:  # 2.0 calls configure_sharded_model; it has no configure_model
+        def configure_sharded_model(self) -> None:
+            calls.append("base configure_sharded_model")
+
+    old = SimpleNamespace(LightningModule=OldModule, __version__="2.0.9.post0")
+    base = _module_base(old)
+    assert issubclass(base, OldModule) and base is not OldModule
+
+    class Model(base):  # type: ignore[misc,valid-type]
+        def configure_model(self) -> None:
+            calls.append("model configure_model")
+
+    Model().configure_sharded_model()  # what Lightning 2.0 calls
+    assert calls == ["model configure_model"]
+
+    new = SimpleNamespace(LightningModule=OldModule, __version__="2.1.4")
+    assert _module_base(new) is OldModule
+    adapter = LightningAdapter()
+    adapter._pl = old
+    assert adapter.module_base is adapter.module_base  # one class: the recorder compares identities
+    assert adapter.notes and "configure_sharded_model" in adapter.notes[0]
+    adapter = LightningAdapter()
+    adapter._pl = new
+    assert adapter.notes == ()

@@ -49,7 +49,9 @@ class Row:
 
 def _rows() -> list[Row]:
     rows = []
-    for line in ERRORS_MD.read_text(encoding="utf-8").splitlines():
+    # only the section "## The table" (the file has other tables, such as "## Every raise")
+    text = ERRORS_MD.read_text(encoding="utf-8").split("\n## The table", 1)[1].split("\n## ", 1)[0]
+    for line in text.splitlines():
         if not line.startswith("| `"):
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -122,6 +124,11 @@ class Model(LoopModule):
         if "transfer" in self.change:
             return self.change["transfer"]
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+
+class RequiresLoaderIndex(Model):
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int) -> Any:  # no default
+        return self.layer(batch[0]).sum()
 
 
 class NoStep(LoopModule):
@@ -297,6 +304,7 @@ CASES: dict[str, Callable[[Spy, Path], Any]] = {
     "val-loader-not-iterable": lambda spy, root: _trainer(spy, root).validate(Model(val=5)),
     "train-loader-empty": _fit(lambda: Model(train=DataLoader(TensorDataset(torch.randn(0, 2)), batch_size=2))),
     "batch-start-returns-skip": _fit(lambda: Model(batch_start="skip")),
+    "step-requires-loader-idx": lambda spy, root: _trainer(spy, root).validate(RequiresLoaderIndex()),
     "batch-start-returns-true": _fit(lambda: Model(batch_start=True)),
     "before-transfer-returns-none": _fit(lambda: Model(before_transfer=None)),
     "transfer-returns-none": _fit(lambda: Model(transfer=None)),

@@ -209,9 +209,22 @@ def test_a_callback_class_instead_of_an_instance_is_named() -> None:
         Trainer(callbacks=[Saver])
 
 
-@pytest.mark.parametrize("devices", [2, "2", [0, 1]])
+def test_a_device_list_on_the_cpu_is_refused_for_what_it_is() -> None:
+    with pytest.raises(ConfigurationError, match="not a list of device indices"):
+        Trainer(accelerator="cpu", devices=[0])
+
+
+@pytest.mark.parametrize("devices", [2, "2"])
 def test_several_devices_point_at_ddp(devices: Any) -> None:
     with pytest.raises(ConfigurationError) as info:
         Trainer(accelerator="cpu", devices=devices)
     assert "strategy='ddp'" in str(info.value) and "one device" not in str(info.value).split("without")[0]
 
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_several_gpus_without_ddp_are_refused_not_cut_to_the_first() -> None:
+    with pytest.raises(ConfigurationError, match="strategy='ddp'"):
+        Trainer(accelerator="cuda", devices=[0, 1])
+    Trainer(accelerator="cuda", devices=[0])  # one named GPU is one device
