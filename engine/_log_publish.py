@@ -238,11 +238,13 @@ class MetricsPublisher:
             store.dataloader_idx = dataloader_idx
 
     def on_batch_end(self) -> None:
-        self._merge()
         store = self.store()
-        if store is not None:
-            store.batch = None
-            store.batch_size = None
+        if store is None:
+            return
+        if store.entries:  # nothing logged yet: merging would change nothing (this runs every batch)
+            self._merge()
+        store.batch = None
+        store.batch_size = None
 
     def epoch_end_reached(self) -> None:
         self._first_loop_iter = None
