@@ -183,3 +183,35 @@ def test_tensorboard_missing_names_the_extra(tmp_path: Any, monkeypatch: pytest.
     monkeypatch.setattr(_loggers, "tensorboard_available", lambda: False)
     with pytest.raises(ModuleNotFoundError, match=r"loophooks\[tensorboard\]"):
         TensorBoardLogger(str(tmp_path))
+
+
+def test_a_failed_run_finalizes_loggers_with_failed(tmp_path: Any) -> None:
+    class Recording(Logger):
+        def __init__(self) -> None:
+            self.statuses: list[str] = []
+
+        def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+            pass
+
+        def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def finalize(self, status: str) -> None:
+            self.statuses.append(status)
+
+    class Fails(LoopModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(1, 1)
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            raise RuntimeError("boom")
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    logger = Recording()
+    trainer = Trainer(accelerator="cpu", logger=logger, enable_progress_bar=False, enable_checkpointing=False)
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(Fails(), _data())
+    assert logger.statuses == ["failed"]
