@@ -215,3 +215,22 @@ def test_a_failed_run_finalizes_loggers_with_failed(tmp_path: Any) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         trainer.fit(Fails(), _data())
     assert logger.statuses == ["failed"]
+
+
+def test_a_resumed_fit_logs_at_the_steps_it_continues_from(tmp_path: Any) -> None:
+    from loophooks.engine import ModelCheckpoint
+
+    def fit(epochs: int, logger: Any, ckpt: str | None) -> Trainer:
+        trainer = Trainer(accelerator="cpu", max_epochs=epochs, logger=logger, log_every_n_steps=1,
+                          enable_progress_bar=False, default_root_dir=str(tmp_path),
+                          callbacks=[ModelCheckpoint(dirpath=str(tmp_path / "ck"), save_last=True)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.fit(_module(LoopModule), _data(), ckpt_path=ckpt)
+        return trainer
+
+    fit(1, CSVLogger(str(tmp_path), version="first"), None)
+    second = fit(2, CSVLogger(str(tmp_path), version="second"), str(tmp_path / "ck" / "last.ckpt"))
+    rows = open(os.path.join(second.log_dir, "metrics.csv")).read().strip().splitlines()[1:]
+    # 3 batches per epoch: the resumed epoch 1 logs steps 3, 4, 5 and its epoch row at step 5 (not 0, 1, 2)
+    assert [r.split(",")[-1] for r in rows] == ["3", "4", "5", "5"]
