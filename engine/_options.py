@@ -354,6 +354,7 @@ def check_entry_arguments(fn: str, **arguments: Any) -> None:
     path, a non-bool flag, or a ``datamodule`` with no loader hook (it would be ignored)
     each raise :class:`ConfigurationError` naming the argument.
     """
+    arguments.pop("self", None)  # the Trainer passes its locals()
     model = arguments.get("model")
     if isinstance(model, type):
         raise ConfigurationError(

@@ -148,11 +148,8 @@ class Trainer:
     # --- properties hooks read -------------------------------------------------------------------------
     @property
     def check_hooks(self) -> bool:
-        """Whether the next run checks every hook call against the spec.
-
-        ``Trainer(check_hooks=...)`` fixes it; left at None it is read when each run
-        starts, so ``set_checks(True)`` after the Trainer was built still applies.
-        """
+        """Whether the next run checks every hook call: ``Trainer(check_hooks=...)``, else the spec's switch
+        (``set_checks``/``LOOPHOOKS_CHECKS``) read when each run starts."""
         return checks_from_env() if self._check_hooks is None else self._check_hooks
 
     @check_hooks.setter
@@ -342,10 +339,7 @@ class Trainer:
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
-        check_entry_arguments(
-            "fit", model=model, train_dataloaders=train_dataloaders, val_dataloaders=val_dataloaders,
-            datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-        )
+        check_entry_arguments("fit", **locals())  # engine/_options.py: before any work
         train_dataloaders, datamodule = datamodule_in_place("fit", "train_dataloaders", train_dataloaders, datamodule)
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
@@ -363,10 +357,7 @@ class Trainer:
         verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run validation: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
-        check_entry_arguments(
-            "validate", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-            verbose=verbose,
-        )
+        check_entry_arguments("validate", **locals())  # engine/_options.py: before any work
         dataloaders, datamodule = datamodule_in_place("validate", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"val_dataloader": dataloaders}
@@ -382,10 +373,7 @@ class Trainer:
         verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run test: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
-        check_entry_arguments(
-            "test", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-            verbose=verbose,
-        )
+        check_entry_arguments("test", **locals())  # engine/_options.py: before any work
         dataloaders, datamodule = datamodule_in_place("test", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"test_dataloader": dataloaders}
@@ -400,10 +388,7 @@ class Trainer:
         ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
-        check_entry_arguments(
-            "predict", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-            return_predictions=return_predictions,
-        )
+        check_entry_arguments("predict", **locals())  # engine/_options.py: before any work
         dataloaders, datamodule = datamodule_in_place("predict", "dataloaders", dataloaders, datamodule)
         self._ctx.data.given = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions
