@@ -172,6 +172,8 @@ class TrainingEpochLoop:
     # --- the epoch -------------------------------------------------------------------------------------
     def run(self, batches: BatchIterator) -> None:
         trainer = self.trainer
+        # read per epoch: GradientAccumulationScheduler changes it in on_train_epoch_start
+        self.accumulate = trainer.accumulate_grad_batches
         state = trainer.state
         d = trainer._dispatch
         automatic = trainer._strategy.automatic

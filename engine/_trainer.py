@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from datetime import timedelta
 import warnings
 from typing import Any, Literal, NoReturn, Optional, Union
 
@@ -29,6 +30,8 @@ import torch
 from torch import nn
 
 from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from loophooks.engine.callbacks import Checkpoint
+from loophooks.engine.callbacks._defaults import add_option_callbacks
 from loophooks.engine._checkpoint import VERSION_KEY, load_checkpoint, save_checkpoint_file
 from loophooks.engine._ddp import resolve_strategy
 from loophooks.engine._dispatch import Dispatcher, is_overridden
@@ -118,7 +121,8 @@ class Trainer:
     (``"cpu"``, ``"cuda"``, ``"auto"``), ``devices``, ``strategy``, ``callbacks``,
     ``enable_progress_bar`` (a tqdm bar, only when stdout is a terminal),
     ``enable_checkpointing`` (adds a :class:`ModelCheckpoint` saving each epoch to
-    ``default_root_dir/checkpoints``), ``default_root_dir``, ``deterministic``.
+    ``default_root_dir/checkpoints``), ``enable_model_summary`` (logs the model's table when fit
+    starts), ``max_time`` (a :class:`Timer` stops fit), ``default_root_dir``, ``deterministic``.
 
     ``check_hooks`` turns the spec's runtime checks of every hook call on or off;
     by default it follows ``loophooks.spec.set_checks`` / ``LOOPHOOKS_CHECKS=1``.
@@ -153,7 +157,7 @@ class Trainer:
         gradient_clip_algorithm: Optional[str] = None,
         enable_progress_bar: bool = True,
         enable_checkpointing: bool = True,
-        enable_model_summary: bool = False,
+        enable_model_summary: bool = True,
         default_root_dir: Optional[str] = None,
         deterministic: Optional[bool] = None,
         check_hooks: Optional[bool] = None,
@@ -162,6 +166,7 @@ class Trainer:
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
+        max_time: Union[str, timedelta, dict[str, int], None] = None,
     ) -> None:
         _int_option("max_steps", max_steps, -1)
         _int_option("max_epochs", max_epochs, -1, none_ok=True)
@@ -186,7 +191,9 @@ class Trainer:
             raise ConfigurationError(f"gradient_clip_algorithm must be 'norm' or 'value'; received {gradient_clip_algorithm!r}")
         if check_val_every_n_epoch is not None and check_val_every_n_epoch < 1:
             raise ConfigurationError(f"check_val_every_n_epoch must be None or >= 1; received {check_val_every_n_epoch}")
-        self.max_epochs: int = max_epochs if max_epochs is not None else (1000 if max_steps == -1 else -1)
+        self.max_epochs: int = max_epochs if max_epochs is not None else (
+            1000 if max_steps == -1 and max_time is None else -1
+        )
         self.max_steps = max_steps
         self.limit_train_batches = _limit(limit_train_batches, "limit_train_batches")
         self.limit_val_batches = _limit(limit_val_batches, "limit_val_batches")
@@ -221,13 +228,16 @@ class Trainer:
         user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
         if enable_progress_bar and ProgressBar.wanted() and not any(isinstance(c, ProgressBar) for c in user):
             user.append(ProgressBar())
-        if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
+        # any checkpoint callback (ModelCheckpoint, OnExceptionCheckpoint) stands in for the default, as in Lightning
+        if not enable_checkpointing and any(isinstance(c, Checkpoint) for c in user):
             raise ConfigurationError(
-                "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
+                "Trainer(enable_checkpointing=False) but callbacks holds a checkpoint callback "
+                f"({next(type(c).__name__ for c in user if isinstance(c, Checkpoint))}): remove it or set "
                 "enable_checkpointing=True"
             )
-        if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in user):
+        if enable_checkpointing and not any(isinstance(c, Checkpoint) for c in user):
             user.append(ModelCheckpoint())
+        user = add_option_callbacks(user, max_time=max_time, enable_model_summary=enable_model_summary)
         _check_state_keys(user)
         self._trainer_callbacks = _reorder(user)
         self.callbacks: list[Any] = list(self._trainer_callbacks)
@@ -237,6 +247,7 @@ class Trainer:
         self._dispatch: Dispatcher = None  # type: ignore[assignment]
         self._fit_loop = FitLoop(self)
         self._eval_loop: Optional[EvalLoop] = None
+        self._predict_loop: Optional[PredictLoop] = None
         self._loaders: dict[str, Any] = {}
         self._takes_idx: dict[str, bool] = {}
         self._identity_transfer = (False, False, False)
@@ -353,6 +364,11 @@ class Trainer:
     @property
     def val_check_batch(self) -> Number:
         return self._fit_loop.val_check_batch
+
+    @property
+    def predict_loop(self) -> PredictLoop:
+        """The loop of the latest (or running) ``predict``; what prediction writers read."""
+        return self._predict_loop if self._predict_loop is not None else PredictLoop(self)
 
     @property
     def checkpoint_callback(self) -> Optional[ModelCheckpoint]:

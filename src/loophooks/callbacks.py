@@ -10,13 +10,40 @@ from __future__ import annotations
 from typing import Any
 
 from loophooks.engine._callbacks import ProgressBar
-from loophooks.engine.callbacks import Callback, EarlyStopping, EarlyStoppingReason, ModelCheckpoint
+from loophooks.engine.callbacks import (
+    BasePredictionWriter,
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    EarlyStoppingReason,
+    GradientAccumulationScheduler,
+    LambdaCallback,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    ModelSummary,
+    OnExceptionCheckpoint,
+    Timer,
+)
 
-__all__ = ["Callback", "EarlyStopping", "EarlyStoppingReason", "ModelCheckpoint", "ProgressBar"]
+__all__ = [
+    "BasePredictionWriter",
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
+    "EarlyStoppingReason",
+    "GradientAccumulationScheduler",
+    "LambdaCallback",
+    "LearningRateMonitor",
+    "ModelCheckpoint",
+    "ModelSummary",
+    "OnExceptionCheckpoint",
+    "ProgressBar",
+    "Timer",
+]
 
 # Lightning 2.6's callbacks that the engine leaves out on purpose
 _NOT_SUPPORTED = frozenset({
-    "BackboneFinetuning", "BaseFinetuning", "BatchSizeFinder", "Checkpoint", "DeviceStatsMonitor",
+    "BackboneFinetuning", "BaseFinetuning", "BatchSizeFinder", "DeviceStatsMonitor",
     "EMAWeightAveraging", "LearningRateFinder", "ModelPruning", "RichModelSummary", "SpikeDetection",
     "StochasticWeightAveraging", "ThroughputMonitor", "WeightAveraging",
 })

@@ -235,7 +235,7 @@ def test_progress_bar_shows_loss_on_a_terminal(monkeypatch: pytest.MonkeyPatch, 
     trainer.fit(M(), _loader())
     out = capsys.readouterr().out
     assert "Epoch 0" in out and "loss=" in out
-    assert Trainer(enable_checkpointing=False, enable_progress_bar=False).callbacks == []
+    assert Trainer(enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False).callbacks == []
 
 
 def test_early_stopping_stops_fit() -> None:
