@@ -50,6 +50,8 @@ class Run:
     error_text: str = ""
     """Where the error was raised (its innermost frame)."""
     probes: Probes = field(default_factory=Probes)
+    fault_fired: bool = False
+    """Whether the scenario's planted fault raised (``None``-fault scenarios: ``False``)."""
 
 
 Observer = Callable[[Case, "Run | None", "Verdict | None", CaseResult], None]
@@ -289,6 +291,7 @@ def run_scenario(adapter: Adapter, scenario: Scenario, *, workdir: str | None = 
                 error = _one_run(target, scenario, recorder, tmp, ckpt_path=str(ckpt))
         except Exception as raised:  # building the run failed, or no checkpoint came
             error = raised
+        run.fault_fired = recorder.fault_fired
         if error is None:
             probes.returned, probes.returned_set = target.returned, True
             _final_modes(recorder.model, probes, scenario.fn)
@@ -305,6 +308,14 @@ def _error_problems(run: Run, scenario: Scenario) -> list[str]:
     """The run's exception measured against the scenario's fault, if any."""
     error = run.error
     if scenario.fault is not None:
+        fault = scenario.fault
+        if not run.fault_fired:
+            # nothing was raised: say so, rather than judge a re-raise that could not happen
+            ended = f"raised {type(error).__name__}: {error}" if error is not None else "returned normally"
+            return [
+                f"the planted fault never fired: {fault.where} was never called at epoch {fault.epoch}, "
+                f"batch {fault.batch} (the run {ended} before reaching it)"
+            ]
         if error is None:
             return [
                 f"{scenario.fault.where} raised RuntimeError, but {scenario.fn}() returned normally: "
@@ -327,7 +338,9 @@ def judge(run: Run, scenario: Scenario, level: Level) -> Verdict:
     errors = _error_problems(run, scenario)
     if not errors:
         return verdict
-    return Verdict(level, tuple(errors) + verdict.problems, verdict.divergence, verdict.expected_len, verdict.actual_len)
+    return Verdict(
+        level, tuple(errors) + verdict.problems, verdict.divergence, verdict.expected_len, verdict.actual_len, verdict.contexts
+    )
 
 
 def run_case(

@@ -18,8 +18,9 @@ equality of normalised values cannot see (see :func:`semantic_problems`), fed by
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from typing_extensions import final
@@ -506,6 +507,8 @@ class Verdict:
     divergence: Divergence | None = None
     expected_len: int | None = None
     actual_len: int = 0
+    contexts: Mapping[str, str] = field(default_factory=dict)
+    """For a core violation, the calls around the first trace index it names (``[n]``)."""
 
     @property
     def ok(self) -> bool:
@@ -521,6 +524,8 @@ class Verdict:
             lines.append(problem)
             if self.divergence is not None and problem == self.divergence.problem:
                 lines.append(self.divergence.diff)
+            elif problem in self.contexts:
+                lines.append(self.contexts[problem])
         return "\n".join(lines)
 
 
@@ -551,15 +556,59 @@ def validate(
     problems: list[str] = []
     divergence = None
     expected_len = None
+    contexts: dict[str, str] = {}
     if level == "strict":
         want = list(expected) if expected is not None else _expected(scenario)
         expected_len = len(want)
         divergence = first_divergence(want, trace)
         if divergence is not None:
+            divergence = _in_loop_terms(divergence, want, trace, scenario)
             problems.append(divergence.problem)
     elif level == "core":
-        problems += _core_violations(trace, scenario)
+        violations = _core_violations(trace, scenario)
+        problems += violations
+        for problem in violations[:_CONTEXTS]:
+            contexts.setdefault(problem, _context(trace, problem))
     else:
         raise ValueError(f"level: expected 'strict' or 'core', got {level!r}")
     problems += semantic_problems(trace, scenario, probes)
-    return Verdict(level, tuple(problems), divergence, expected_len, len(trace))
+    return Verdict(level, tuple(problems), divergence, expected_len, len(trace), {k: v for k, v in contexts.items() if v})
+
+
+_LOOP_RULES: Final = ("epochs:", "validation-cadence:")
+"""Shape differences that span whole batches or runs: a call-by-call diagnosis of those
+only sees their first call, so the loop-level sentence goes first."""
+_CONTEXTS: Final = 5
+"""Core violations shown with the calls around them; the rest usually repeat the first."""
+_INDEX: Final = re.compile(r"\[(\d+)\]")
+
+
+def _in_loop_terms(divergence: Divergence, want: Sequence[Call], trace: Sequence[Call], scenario: Scenario) -> Divergence:
+    """The divergence said in the loops' terms when a whole batch, epoch or validation run
+    differs ("validation ran 3 batches, expected 2"), the call-level diagnosis after it."""
+    from loophooks.spec import shape_differences  # type: ignore[attr-defined,unused-ignore]
+
+    exp, act = divergence.expected, divergence.actual
+    if exp is not None and act is not None and (exp.hook, exp.target) == (act.hook, act.target):
+        return divergence  # the same call with other arguments: the call-level diagnosis says it exactly
+    try:
+        loops = [p for p in shape_differences(trace, want, scenario) if p.startswith(_LOOP_RULES)]
+    except Exception:  # a trace too broken to read as loops keeps the call-level diagnosis
+        return divergence
+    if not loops:
+        return divergence
+    head, _, local = divergence.problem.partition(": ")
+    return replace(divergence, problem=f"{head}: {loops[0]}; first differing call: {local}")
+
+
+def _context(trace: Sequence[Call], problem: str, around: int = 2, span: int = 12) -> str:
+    """The calls around the trace indexes ``problem`` names (``[n]``), each named one marked
+    ``>``: from the first to the last when they are close, else around the first."""
+    named = sorted({int(m.group(1)) for m in _INDEX.finditer(problem)} & set(range(len(trace))))
+    if not named:
+        return ""
+    first, last = named[0], named[-1] if named[-1] - named[0] <= span else named[0]
+    return "\n".join(
+        f"  {'>' if j in named else ' '} {j:>4}  {_short(trace[j])}"
+        for j in range(max(0, first - around), min(len(trace), last + around + 1))
+    )

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from loophooks.engine._checkpoint_schema import check_structure
 from loophooks.engine._errors import CheckpointError
 
 __all__ = [
@@ -192,6 +193,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, weights_only: bool = True) 
     files you trust: unpickling can run code.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {path!r} is a directory, not a checkpoint file")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint file not found: {path!r}")
     _verify_archive(path)
@@ -204,11 +207,13 @@ def load_checkpoint(path: str | os.PathLike[str], *, weights_only: bool = True) 
                 "pass weights_only=False"
             ) from exc
         raise CheckpointError(f"checkpoint {path!r} is corrupt or not a checkpoint: {exc}") from exc
-    except (EOFError, RuntimeError, OSError, ValueError, TypeError, AttributeError, ImportError) as exc:
-        raise CheckpointError(f"checkpoint {path!r} is corrupt or not a checkpoint: {exc}") from exc
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise CheckpointError(f"checkpoint {path!r} is not a training checkpoint (no 'state_dict' entry)")
-    return checkpoint
+    except MemoryError as exc:  # a damaged size field asking for more memory than there is
+        raise CheckpointError(f"checkpoint {path!r} is corrupt: loading it asks for more memory than there is") from exc
+    except Exception as exc:  # whatever the unpickler or torch's reader meets in a damaged file
+        raise CheckpointError(
+            f"checkpoint {path!r} is corrupt or not a checkpoint: {type(exc).__name__}: {exc}"
+        ) from exc
+    return check_structure(checkpoint, path)  # engine/_checkpoint_schema.py: the entries restores read
 
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -216,15 +221,24 @@ _PICKLE_PROTOCOL = b"\x80"
 
 
 def _verify_archive(path: str) -> None:
-    """Refuse an empty, truncated or bit-flipped file before unpickling it.
+    """Refuse an empty, truncated, bit-flipped or inflated file before unpickling it.
 
-    ``torch.save`` writes a zip archive with a CRC-32 per record, but
-    ``torch.load`` does not check them: a flipped byte in tensor data loads as a
-    wrong weight. Checking the CRCs costs one extra read of the file. Files in
-    torch's legacy (non-zip) format are left to ``torch.load``.
+    ``torch.save`` writes a zip archive of *stored* (uncompressed) records with a
+    CRC-32 each, but ``torch.load`` does not check them: a flipped byte in tensor
+    data loads as a wrong weight. Checking the CRCs costs one extra read of the
+    file, and never more: stored records cannot hold more bytes than the file, so
+    records that declare more (overlapping or oversized entries of a crafted
+    archive) are refused before any is read, and compressed records (torch never
+    writes them, and reads only those it needs) are left to ``torch.load`` rather
+    than inflated here. Files in torch's legacy (non-zip) format are left to
+    ``torch.load``.
     """
-    with open(path, "rb") as f:
-        head = f.read(len(_ZIP_MAGIC))
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(len(_ZIP_MAGIC))
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path!r} cannot be read: {exc}") from exc
     if not head:
         raise CheckpointError(f"checkpoint {path!r} is empty (0 bytes): it was never written completely")
     if head != _ZIP_MAGIC:
@@ -236,13 +250,29 @@ def _verify_archive(path: str) -> None:
         return
     try:
         with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            stored = [i for i in archive.infolist() if i.compress_type == zipfile.ZIP_STORED]
+            declared = sum(i.file_size for i in stored)
+            if declared > size:
+                raise CheckpointError(
+                    f"checkpoint {path!r} is damaged or crafted: its stored records declare {declared} bytes, more "
+                    f"than the file's {size}"
+                )
+            for info in stored:
+                with archive.open(info) as record:  # zipfile checks the CRC-32 when a record is read to its end
+                    while record.read(1 << 20):
+                        pass
+    except CheckpointError:
+        raise
+    except zipfile.BadZipFile as exc:
+        if "CRC" in str(exc):
+            raise CheckpointError(
+                f"checkpoint {path!r} is corrupted: {exc} (a record does not match its CRC-32: the file was altered "
+                "after it was written)"
+            ) from exc
         raise CheckpointError(
             f"checkpoint {path!r} is truncated or damaged: its zip archive cannot be read ({exc})"
         ) from exc
-    if bad is not None:
+    except Exception as exc:  # damaged headers: struct, unicode, overflow, unsupported-method errors
         raise CheckpointError(
-            f"checkpoint {path!r} is corrupted: record {bad!r} does not match its CRC-32 (the file was altered "
-            "after it was written)"
-        )
+            f"checkpoint {path!r} is truncated or damaged: its zip archive cannot be read ({type(exc).__name__}: {exc})"
+        ) from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loophooks.engine._callbacks import ProgressBar
+from loophooks.engine._progress import ProgressBar, RichProgressBar, TQDMProgressBar
 from loophooks.engine.callbacks import (
     BasePredictionWriter,
     Callback,
@@ -38,6 +38,8 @@ __all__ = [
     "ModelSummary",
     "OnExceptionCheckpoint",
     "ProgressBar",
+    "RichProgressBar",
+    "TQDMProgressBar",
     "Timer",
 ]
 

@@ -124,7 +124,7 @@ def run_job(
         from loophooks.engine import LoopModule, Trainer
 
         base = LoopModule
-        options = {}
+        options = {"logger": False, "enable_model_summary": False}  # as the Lightning side's
         trainer_cls = Trainer
     callbacks = make_callbacks(callbacks_module, folder)
     settings: dict[str, Any] = {

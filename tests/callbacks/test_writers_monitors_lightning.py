@@ -108,12 +108,17 @@ class _Records:
         self.metrics.append((step, {k: round(float(v), 8) for k, v in metrics.items()}))
 
 
-def _lightning_logger(records: _Records) -> Any:
-    from pytorch_lightning.loggers import Logger
+def _capture_logger(base: type, records: _Records) -> Any:
+    """A logger of either framework (``base`` is its Logger class) that keeps what it is given."""
 
-    class Capture(Logger):
-        name = "capture"
-        version = 0
+    class Capture(base):  # type: ignore[misc, valid-type]
+        @property
+        def name(self) -> str:
+            return "capture"
+
+        @property
+        def version(self) -> int:
+            return 0
 
         def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
             records.log_metrics(dict(metrics), step or 0)
@@ -151,15 +156,15 @@ def test_learning_rate_monitor_logs_as_lightning(one: Any, logging_interval: str
         return [module.LearningRateMonitor(logging_interval=logging_interval, log_momentum=True,
                                            log_weight_decay=True)]
 
-    def engine_logger(trainer: Any) -> None:
-        # the engine's loggers come with issue 11; a stand-in with the one method the monitor calls
-        trainer.loggers = [records["engine"]]
-        trainer.log_every_n_steps = 1
+    from pytorch_lightning.loggers import Logger as LightningLogger
 
-    options: dict[str, Any] = {"max_epochs": 2, "limit_val_batches": 0, "optimizers": optimizers}
-    lightning = one("lightning", make, logger=_lightning_logger(records["lightning"]), log_every_n_steps=1, **options)
+    from loophooks.loggers import Logger
+
+    options: dict[str, Any] = {"max_epochs": 2, "limit_val_batches": 0, "optimizers": optimizers,
+                               "log_every_n_steps": 1}
+    lightning = one("lightning", make, logger=_capture_logger(LightningLogger, records["lightning"]), **options)
     assert lightning.error is None, lightning.error
-    engine = one("engine", make, post_init=engine_logger, **options)
+    engine = one("engine", make, logger=_capture_logger(Logger, records["engine"]), **options)
     assert engine.error is None, engine.error
 
     def monitored(run: Any, kept: _Records) -> list[tuple[int, dict[str, float]]]:

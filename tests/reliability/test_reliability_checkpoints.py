@@ -275,7 +275,7 @@ def test_missing_path(tmp_path: Path) -> None:
 
 
 def test_directory_instead_of_file(tmp_path: Path) -> None:
-    _fails_before_training(tmp_path, tmp_path, ("not found",))
+    _fails_before_training(tmp_path, tmp_path, ("is a directory",))
 
 
 def test_empty_file(tmp_path: Path) -> None:
