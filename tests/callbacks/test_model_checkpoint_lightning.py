@@ -99,9 +99,9 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "version-counter": ({"filename": "fixed", "save_top_k": -1}, {}),
     "no-version-counter": ({"filename": "fixed", "save_top_k": -1, "enable_version_counter": False}, {}),
     "weights-only": ({"save_weights_only": True, "save_last": True}, {}),
-    # an epoch-level training metric (without validation: the engine's metric store drops training's epoch
-    # values when validation runs inside the epoch; the metrics rewrite, issue 11, owns that)
-    "train-epoch-end": (
+    # an epoch-level training metric, with and without validation inside the epoch
+    "train-epoch-end": ({"save_on_train_epoch_end": True, "monitor": "train_epoch_metric", "save_top_k": 2}, {}),
+    "train-epoch-end-no-val": (
         {"save_on_train_epoch_end": True, "monitor": "train_epoch_metric", "save_top_k": 2}, {"limit_val_batches": 0}
     ),
     "train-epoch-end-false": ({"save_on_train_epoch_end": False, "save_top_k": -1}, {}),
