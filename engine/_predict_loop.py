@@ -24,15 +24,15 @@ from loophooks.engine._eval_loop import capture_modes, restore_modes
 from loophooks.spec._transfer import move_data_to_device
 
 if TYPE_CHECKING:
-    from loophooks.engine._trainer import Trainer
+    from loophooks.engine._context import LoopContext
 
 __all__ = ["PredictLoop"]
 
 
 @final
 class PredictLoop:
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
+    def __init__(self, ctx: LoopContext) -> None:
+        self.ctx = ctx
         # what BasePredictionWriter reads (Lightning's predict_loop members)
         self.current_batch_indices: list[int] = []
         self.epoch_batch_indices: list[list[list[int]]] = []
@@ -46,23 +46,26 @@ class PredictLoop:
         return self._predictions[0] if len(self._predictions) == 1 else self._predictions
 
     def run(self, return_predictions: bool) -> Any:
-        self.trainer._predict_loop = self
+        self.ctx.trainer._predict_loop = self
         with torch.inference_mode():
             return self._run(return_predictions)
 
     def _run(self, return_predictions: bool) -> Any:
-        trainer = self.trainer
-        d = trainer._dispatch
-        state = trainer.state
+        ctx = self.ctx
+        trainer = ctx.trainer
+        d = ctx.dispatcher()
+        state = ctx.state
+        strategy = ctx.strategy
+        transfer = ctx.data.transfer
         if trainer.limit_predict_batches == 0:
             return None
-        loaders = as_loader_list(trainer._request_loaders("predict_dataloader"), "predict_dataloader")
+        loaders = as_loader_list(ctx.data.request("predict_dataloader"), "predict_dataloader")
         limits = [num_batches(loader_length(dl), trainer.limit_predict_batches, "limit_predict_batches") for dl in loaders]
         if not loaders or sum(limits) == 0:
             return None
         multi = len(loaders) > 1
-        trainer._check_loader_idx("predict_step", multi)
-        takes_idx = trainer._takes_batch_idx("predict_step")
+        d.check_loader_idx("predict_step", multi)
+        takes_idx = d.takes_batch_idx("predict_step")
         from loophooks.engine.callbacks._prediction_writer import BasePredictionWriter, record_batch_indices
 
         writers = [cb for cb in trainer.callbacks if isinstance(cb, BasePredictionWriter)]
@@ -75,7 +78,7 @@ class PredictLoop:
         self.epoch_batch_indices = [[] for _ in loaders]
         predictions: list[list[Any]] = [[] for _ in loaders]
         self._predictions = predictions
-        modes = capture_modes(trainer.lightning_module)
+        modes = capture_modes(strategy.module)
         d.module_hook("on_predict_model_eval")
         d.hook("on_predict_start")
         d.hook("on_predict_epoch_start")
@@ -84,8 +87,9 @@ class PredictLoop:
             if limit == 0:
                 continue
             for batch_idx, batch in enumerate(BatchIterator(loader, limit)):
+                ctx.signals.check()  # engine/_signals.py: SIGTERM stops the run between batches
                 state.eval_batch_idx = batch_idx
-                batch = trainer._transfer(batch, dl_idx)
+                batch = transfer(batch, dl_idx)
                 if writers:
                     seen = recorders[dl_idx].seen_batch_indices if recorders[dl_idx] is not None else []
                     self.current_batch_indices = seen[batch_idx] if batch_idx < len(seen) else []
@@ -94,7 +98,7 @@ class PredictLoop:
                 args: tuple[Any, ...] = (batch, batch_idx, dl_idx) if multi else (batch, batch_idx)
                 d.hook("on_predict_batch_start", *args)
                 step_args = args if takes_idx else (batch, *args[2:])
-                output = trainer._strategy.step(d.module_hook, "predict_step", *step_args)
+                output = strategy.step(d.module_hook, "predict_step", *step_args)
                 d.hook("on_predict_batch_end", output, *args)
                 if return_predictions or on_epoch:
                     predictions[dl_idx].append(move_data_to_device(output, torch.device("cpu")))

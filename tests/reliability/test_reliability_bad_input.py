@@ -297,6 +297,7 @@ CASES: dict[str, Callable[[Spy, Path], Any]] = {
     "val-loader-not-iterable": lambda spy, root: _trainer(spy, root).validate(Model(val=5)),
     "train-loader-empty": _fit(lambda: Model(train=DataLoader(TensorDataset(torch.randn(0, 2)), batch_size=2))),
     "batch-start-returns-skip": _fit(lambda: Model(batch_start="skip")),
+    "batch-start-returns-true": _fit(lambda: Model(batch_start=True)),
     "before-transfer-returns-none": _fit(lambda: Model(before_transfer=None)),
     "transfer-returns-none": _fit(lambda: Model(transfer=None)),
     "training-step-returns-string": _fit(lambda: Model(loss=lambda m, b: "x")),
