@@ -10,6 +10,7 @@ engine/_checkpoint_state.py and written by engine/_checkpoint.py.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any, Literal, Optional, Union
 
 import torch
@@ -23,6 +24,7 @@ from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._fit_loop import FitLoop
 from loophooks.engine._optimization import LRSchedulerConfig
+from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._loggers import configure_loggers, run_log_dir
 from loophooks.engine._options import (
     Number,
@@ -43,26 +45,12 @@ __all__ = ["Trainer"]
 class Trainer:
     """Runs fit, validate, test and predict with Lightning's hook order and option names.
 
-    Options keep Lightning's names and meanings: ``max_epochs`` (default 1000, or
-    unbounded when only ``max_steps`` is given), ``max_steps``, ``limit_*_batches``
-    (an int caps the batches, a float is a fraction), ``num_sanity_val_steps``
-    (-1: all), ``check_val_every_n_epoch``, ``val_check_interval``,
-    ``accumulate_grad_batches``, ``gradient_clip_val``/``gradient_clip_algorithm``,
-    ``precision`` (``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``), ``accelerator``
-    (``"cpu"``, ``"cuda"``, ``"auto"``), ``devices``, ``strategy``, ``callbacks``,
-    ``enable_progress_bar`` (a tqdm bar, only when stdout is a terminal),
-    ``enable_checkpointing`` (adds a :class:`ModelCheckpoint` saving each epoch to
-    ``default_root_dir/checkpoints``), ``default_root_dir``, ``deterministic``.
-
-    ``check_hooks`` turns the spec's runtime checks of every hook call on or off;
-    by default it follows ``loophooks.spec.set_checks`` / ``LOOPHOOKS_CHECKS=1``.
-    The values the loop acts on (``on_train_batch_start``'s return, the batch
-    transfer hooks' returns, ``configure_optimizers``, step outputs) are checked
-    either way, with a :class:`HookValueError` naming the hook.
-
-    Checkpoints load with ``torch.load(weights_only=True)``; pass
-    ``weights_only=False`` to ``fit``/``validate``/``test``/``predict`` only for
-    files you trust.
+    Options keep Lightning's names, defaults and meanings (engine/_options.py lists what each accepts;
+    ``max_time`` adds a :class:`Timer`, ``enable_checkpointing`` a :class:`ModelCheckpoint`).
+    ``check_hooks`` turns the spec's checks of every hook call on or off (default: ``set_checks`` /
+    ``LOOPHOOKS_CHECKS``); the values the loop acts on are checked either way (:class:`HookValueError`).
+    Checkpoints load with ``torch.load(weights_only=True)``; pass ``weights_only=False`` only for files
+    you trust.
     """
 
     def __init__(
@@ -87,7 +75,7 @@ class Trainer:
         gradient_clip_algorithm: Optional[str] = None,
         enable_progress_bar: bool = True,
         enable_checkpointing: bool = True,
-        enable_model_summary: bool = False,
+        enable_model_summary: bool = True,
         default_root_dir: Optional[Union[str, os.PathLike[str]]] = None,
         deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
@@ -97,10 +85,14 @@ class Trainer:
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
+        max_time: Union[str, timedelta, dict[str, int], None] = None,
     ) -> None:
         check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
         self._precision, self._strategy = choose_strategy(strategy, accelerator, devices, num_nodes, precision)
-        self.max_epochs: int = max_epochs if max_epochs is not None else (1000 if max_steps == -1 else -1)
+        # a time budget alone, like a step budget alone, lifts the 1000-epoch default (Lightning's rule)
+        self.max_epochs: int = max_epochs if max_epochs is not None else (
+            1000 if max_steps == -1 and max_time is None else -1
+        )
         self.max_steps: int = max_steps
         self.limit_train_batches = limit_option(limit_train_batches, "limit_train_batches")
         self.limit_val_batches = limit_option(limit_val_batches, "limit_val_batches")
@@ -124,7 +116,8 @@ class Trainer:
         self.use_distributed_sampler = use_distributed_sampler
         self.allow_zero_length_dataloader_with_multiple_devices = allow_zero_length_dataloader_with_multiple_devices
         self._trainer_callbacks = trainer_callbacks(
-            callbacks, enable_progress_bar=enable_progress_bar, enable_checkpointing=enable_checkpointing
+            callbacks, enable_progress_bar=enable_progress_bar, enable_checkpointing=enable_checkpointing,
+            enable_model_summary=enable_model_summary, max_time=max_time,
         )
         self.callbacks: list[Any] = list(self._trainer_callbacks)
         self._ctx = LoopContext(self, self._strategy)
@@ -137,6 +130,7 @@ class Trainer:
         self.datamodule: Any = None
         self._fit_loop = FitLoop(self._ctx)
         self._eval_loop: Optional[EvalLoop] = None
+        self._predict_loop: Optional[PredictLoop] = None
         self._return_predictions = True
         self.ckpt_path: Optional[str] = None
 
@@ -287,6 +281,11 @@ class Trainer:
     @property
     def val_check_batch(self) -> Number:
         return self._fit_loop.val_check_batch
+
+    @property
+    def predict_loop(self) -> PredictLoop:
+        """The loop of the latest (or running) ``predict``; what prediction writers read."""
+        return self._predict_loop if self._predict_loop is not None else PredictLoop(self._ctx)
 
     @property
     def checkpoint_callback(self) -> Optional[ModelCheckpoint]:
