@@ -153,6 +153,7 @@ class ModelCheckpoint(Callback):
     def _skip(self, trainer: Trainer) -> bool:
         return (
             trainer.state.fn != "fit"
+            or bool(getattr(trainer, "fast_dev_run", False))  # Lightning writes no checkpoint in a dev run
             or trainer.sanity_checking
             or self._last_global_step_saved == trainer.global_step
         )
@@ -284,6 +285,8 @@ class EarlyStopping(Callback):
         self.patience = state_dict["patience"]
 
     def _check(self, trainer: Trainer) -> None:
+        if getattr(trainer, "fast_dev_run", False):  # Lightning's EarlyStopping does nothing in a dev run
+            return
         value = trainer.callback_metrics.get(self.monitor)
         if value is None:
             if self.strict:

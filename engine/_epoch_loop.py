@@ -31,6 +31,7 @@ from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator
 from loophooks.engine._errors import ConfigurationError, HookValueError, add_note
+from loophooks.engine._options import can_stop_early
 
 if TYPE_CHECKING:
     from loophooks.engine._fit_loop import FitLoop
@@ -167,7 +168,7 @@ class TrainingEpochLoop:
             return True
         if self.ready == self.fit.max_batches or state.is_last_batch:
             return True
-        return state.should_stop
+        return state.should_stop and can_stop_early(self.trainer)  # min_epochs/min_steps hold a stop back
 
     # --- the epoch -------------------------------------------------------------------------------------
     def run(self, batches: BatchIterator) -> None:

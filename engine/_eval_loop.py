@@ -23,6 +23,7 @@ import torch
 from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
+from loophooks.engine._options import grad_context
 
 if TYPE_CHECKING:
     from loophooks.engine._trainer import Trainer
@@ -77,7 +78,7 @@ class EvalLoop:
 
     def run(self, sanity: bool = False) -> list[dict[str, float]]:
         trainer = self.trainer
-        grad = torch.no_grad() if trainer.state.fn == "fit" else torch.inference_mode()
+        grad = torch.no_grad() if trainer.state.fn == "fit" else grad_context(trainer)  # Trainer(inference_mode=)
         with grad:
             return self._run(sanity)
 

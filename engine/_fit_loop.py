@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import torch
 from typing_extensions import final
 
+from loophooks.engine._combined import CombinedLoader, TrainBatches, combine_training
 from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
 from loophooks.engine._epoch_loop import TrainingEpochLoop
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._eval_loop import EvalLoop
+from loophooks.engine._options import can_stop_early, sequential_loader
 
 if TYPE_CHECKING:
     from loophooks.engine._trainer import Trainer
@@ -54,6 +56,10 @@ class ResumePoint:
 
 def _set_sampler_epoch(loader: Any, epoch: int) -> None:
     """Tell (distributed) samplers which epoch it is, so shuffling differs per epoch."""
+    if isinstance(loader, TrainBatches):
+        for each in loader.combined.flattened:
+            _set_sampler_epoch(each, epoch)
+        return
     outer = getattr(loader, "sampler", None)
     inner = getattr(getattr(loader, "batch_sampler", None), "sampler", None)
     for sampler in (outer,) if inner is outer else (outer, inner):  # a DataLoader's two usually are one
@@ -83,7 +89,15 @@ class FitLoop:
             return
         if trainer.limit_train_batches == 0 or not trainer._dispatch.has("training_step"):
             return
-        loaders = as_loader_list(trainer._request_loaders("train_dataloader"), "train_dataloader")
+        given = trainer._request_loaders("train_dataloader")
+        try:
+            combined = combine_training(given)  # several loaders: read together (engine/_combined.py)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        if combined is not None:
+            self._setup_combined(combined)
+            return
+        loaders = as_loader_list(given, "train_dataloader")
         if not loaders:
             raise ConfigurationError(
                 "fit needs training data: train_dataloader returned None and no train_dataloaders were passed; "
@@ -92,6 +106,8 @@ class FitLoop:
         if len(loaders) != 1:
             raise ConfigurationError(f"fit takes one training loader; received {len(loaders)}")
         self.loader = loaders[0]
+        if trainer.overfit_batches > 0:  # the same batches every epoch, as Lightning
+            self.loader = sequential_loader(self.loader, "overfit_batches")
         length = loader_length(self.loader)
         if length == 0:  # the spec's zero-length rule: fit runs, without any training hook; say so
             warnings.warn(
@@ -100,6 +116,22 @@ class FitLoop:
                 stacklevel=2,
             )
         self.max_batches = num_batches(length, trainer.limit_train_batches, "limit_train_batches")
+        self._setup_val_check()
+
+    def _setup_combined(self, combined: CombinedLoader) -> None:
+        """Several training loaders: each limited by ``limit_train_batches``, the length as the mode combines them."""
+        trainer = self.trainer
+        if trainer.overfit_batches > 0:
+            combined.flattened = [sequential_loader(dl, "overfit_batches") for dl in combined.flattened]
+        combined.limits = [
+            num_batches(loader_length(dl), trainer.limit_train_batches, "limit_train_batches") for dl in combined.flattened
+        ]
+        self.loader = TrainBatches(combined)
+        self.max_batches = loader_length(self.loader)
+        self._setup_val_check()
+
+    def _setup_val_check(self) -> None:
+        trainer = self.trainer
         if self.max_batches == 0:
             return
         interval = trainer.val_check_interval
@@ -127,7 +159,7 @@ class FitLoop:
             return True
         if trainer.max_epochs != -1 and state.epoch >= trainer.max_epochs:
             return True
-        return state.should_stop
+        return state.should_stop and can_stop_early(trainer)  # min_epochs/min_steps hold a stop back
 
     def should_check_val_epoch(self) -> bool:
         trainer = self.trainer
@@ -148,7 +180,7 @@ class FitLoop:
         infinite = self.val_check_batch == INF
         if state.is_last_batch and infinite:
             return True
-        if state.should_stop:
+        if state.should_stop and can_stop_early(trainer):
             return True
         check = state.is_last_batch
         if isinstance(trainer.limit_train_batches, int) and infinite:

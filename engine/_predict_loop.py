@@ -14,13 +14,14 @@ Runs under ``torch.inference_mode``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
 from loophooks.engine._eval_loop import capture_modes, restore_modes
+from loophooks.engine._options import grad_context
 from loophooks.spec._transfer import move_data_to_device
 
 if TYPE_CHECKING:
@@ -33,9 +34,10 @@ __all__ = ["PredictLoop"]
 class PredictLoop:
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
+        self.loaders: Optional[list[Any]] = None  # trainer.predict_dataloaders
 
     def run(self, return_predictions: bool) -> Any:
-        with torch.inference_mode():
+        with grad_context(self.trainer):  # Trainer(inference_mode=...): inference_mode or no_grad
             return self._run(return_predictions)
 
     def _run(self, return_predictions: bool) -> Any:
@@ -45,6 +47,7 @@ class PredictLoop:
         if trainer.limit_predict_batches == 0:
             return None
         loaders = as_loader_list(trainer._request_loaders("predict_dataloader"), "predict_dataloader")
+        self.loaders = loaders
         limits = [num_batches(loader_length(dl), trainer.limit_predict_batches, "limit_predict_batches") for dl in loaders]
         if not loaders or sum(limits) == 0:
             return None

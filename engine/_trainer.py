@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from loophooks.engine._combined import CombinedLoader
 from loophooks.engine._checkpoint import VERSION_KEY, load_checkpoint, save_checkpoint_file
 from loophooks.engine._ddp import resolve_strategy
 from loophooks.engine._dispatch import Dispatcher, is_overridden
@@ -39,12 +40,14 @@ from loophooks.engine._fit_loop import FitLoop, ResumePoint
 from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
 from loophooks.engine._metrics import Metrics
 from loophooks.engine._module import LoopDataModule, LoopModule
+from loophooks.engine._options import DebugFlags, anomaly_context, check_barebones, refuse_unsupported, set_benchmark
 from loophooks.engine._optimization import LRSchedulerConfig, _NoOptimizer, parse_optimizers
 from loophooks.engine._precision import Precision
 from loophooks.engine._seed import install_worker_seeding
 from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
+from loophooks.engine._trainer_api import TrainerAPI
 from loophooks.spec import Stage
 
 __all__ = ["Trainer"]
@@ -106,7 +109,7 @@ def _device(accelerator: str, devices: Any) -> torch.device:
     return torch.device("cpu")
 
 
-class Trainer:
+class Trainer(TrainerAPI):
     """Runs fit, validate, test and predict with Lightning's hook order and option names.
 
     Options keep Lightning's names and meanings: ``max_epochs`` (default 1000, or
@@ -151,8 +154,8 @@ class Trainer:
         accumulate_grad_batches: int = 1,
         gradient_clip_val: Optional[Number] = None,
         gradient_clip_algorithm: Optional[str] = None,
-        enable_progress_bar: bool = True,
-        enable_checkpointing: bool = True,
+        enable_progress_bar: Optional[bool] = None,
+        enable_checkpointing: Optional[bool] = None,
         enable_model_summary: bool = False,
         default_root_dir: Optional[str] = None,
         deterministic: Optional[bool] = None,
@@ -162,7 +165,41 @@ class Trainer:
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
+        fast_dev_run: Union[int, bool] = False,
+        min_epochs: Optional[int] = None,
+        min_steps: Optional[int] = None,
+        overfit_batches: Number = 0.0,
+        benchmark: Optional[bool] = None,
+        inference_mode: bool = True,
+        detect_anomaly: bool = False,
+        barebones: bool = False,
+        profiler: Any = None,
+        plugins: Any = None,
+        sync_batchnorm: bool = False,
+        reload_dataloaders_every_n_epochs: int = 0,
+        enable_autolog_hparams: bool = True,
+        model_registry: Optional[str] = None,
     ) -> None:
+        # Lightning's options beyond the loop basics (engine/_options.py): work as in Lightning, or are refused
+        refuse_unsupported({
+            "profiler": profiler, "plugins": plugins, "sync_batchnorm": sync_batchnorm,
+            "reload_dataloaders_every_n_epochs": reload_dataloaders_every_n_epochs,
+            "model_registry": model_registry, "enable_autolog_hparams": enable_autolog_hparams,
+        })
+        _int_option("min_epochs", min_epochs, 0, none_ok=True)
+        _int_option("min_steps", min_steps, 0, none_ok=True)
+        debug = DebugFlags(fast_dev_run, overfit_batches)
+        if barebones:
+            check_barebones(
+                enable_checkpointing=enable_checkpointing, logger=logger, enable_progress_bar=enable_progress_bar,
+                enable_model_summary=enable_model_summary, num_sanity_val_steps=num_sanity_val_steps,
+                fast_dev_run=fast_dev_run, detect_anomaly=detect_anomaly, profiler=profiler,
+            )
+            num_sanity_val_steps = 0
+        enable_checkpointing = not barebones if enable_checkpointing is None else enable_checkpointing
+        enable_progress_bar = not barebones if enable_progress_bar is None else enable_progress_bar
+        if debug.batches:  # fast_dev_run: no checkpoint files (Lightning suppresses them)
+            enable_checkpointing = False
         _int_option("max_steps", max_steps, -1)
         _int_option("max_epochs", max_epochs, -1, none_ok=True)
         _int_option("num_sanity_val_steps", num_sanity_val_steps, -1, none_ok=True)
@@ -208,6 +245,16 @@ class Trainer:
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
         self.terminate_on_nan = bool(terminate_on_nan)
+        self.fast_dev_run = debug.fast_dev_run
+        self.overfit_batches = debug.overfit_batches
+        self.min_epochs = min_epochs
+        self.min_steps = min_steps
+        self.inference_mode = bool(inference_mode)
+        self.detect_anomaly = bool(detect_anomaly)
+        self.barebones = bool(barebones)
+        self.benchmark = set_benchmark(benchmark, deterministic)
+        self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
+        debug.apply(self)
         self.num_nodes = num_nodes
         self.use_distributed_sampler = use_distributed_sampler
         self.allow_zero_length_dataloader_with_multiple_devices = allow_zero_length_dataloader_with_multiple_devices
@@ -232,6 +279,7 @@ class Trainer:
         self._dispatch: Dispatcher = None  # type: ignore[assignment]
         self._fit_loop = FitLoop(self)
         self._eval_loop: Optional[EvalLoop] = None
+        self._predict_loop: Optional[PredictLoop] = None
         self._loaders: dict[str, Any] = {}
         self._takes_idx: dict[str, bool] = {}
         self._identity_transfer = (False, False, False)
@@ -522,7 +570,8 @@ class Trainer:
                 d.hook("on_fit_start")
                 if checkpoint is not None:
                     self._restore_training_state(checkpoint)
-            result = self._run_stage(fn)
+            with anomaly_context(self):  # Trainer(detect_anomaly=True)
+                result = self._run_stage(fn)
             if fn == "fit":
                 d.hook("on_fit_end")
             if datamodule is not None:
@@ -560,7 +609,8 @@ class Trainer:
             self._fit_loop.run()
             return None
         if fn == "predict":
-            return PredictLoop(self).run(self._return_predictions)
+            self._predict_loop = PredictLoop(self)
+            return self._predict_loop.run(self._return_predictions)
         self._eval_loop = EvalLoop(self, "validation" if fn == "validate" else "test")
         return self._eval_loop.run()
 
@@ -578,6 +628,9 @@ class Trainer:
 
     def _distribute(self, source: str, loaders: Any) -> Any:
         """Each process's share of the loaders (engine/_sampler.py); unchanged on one device."""
+        if isinstance(loaders, CombinedLoader):  # each of its loaders gets its share; the nesting stays
+            loaders.flattened = list(self._distribute(source, loaders.flattened))
+            return loaders
         for loader in loaders.values() if isinstance(loaders, dict) else (
             loaders if isinstance(loaders, (list, tuple)) else (loaders,)
         ):
@@ -609,6 +662,8 @@ class Trainer:
         if batch is None:
             _none_batch(self.state, dataloader_idx)
         d = self._dispatch
+        if self._precision.module_dtype is not None:  # a "-true" precision: inputs in the model's dtype
+            batch = self._precision.convert_input(batch)
         before, move, after = self._identity_transfer
         if not before:
             batch = d.data_hook("on_before_batch_transfer", batch, dataloader_idx)

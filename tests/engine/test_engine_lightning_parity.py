@@ -40,7 +40,8 @@ def _normal(args: Any) -> dict[str, Any]:
         out["exception"] = "<configuration error>"
     ckpt = out.get("checkpoint")
     if isinstance(ckpt, dict) and "keys" in ckpt:
-        out["checkpoint"] = {"keys": sorted("<version>" if k in _VERSION_KEYS else k for k in ckpt["keys"])}
+        # the engine writes Lightning's version key beside its own (engine/_lightning_ckpt.py): one entry for both
+        out["checkpoint"] = {"keys": sorted({"<version>" if k in _VERSION_KEYS else k for k in ckpt["keys"]})}
     return out
 
 

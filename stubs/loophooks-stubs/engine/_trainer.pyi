@@ -12,16 +12,20 @@ from torch.nn import Parameter
 from typing_extensions import TypeAlias
 
 from loophooks.engine._callbacks import EarlyStopping, ModelCheckpoint
+from loophooks.engine._module import LoopDataModule
 from loophooks.engine._optimization import LRSchedulerConfig
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
+from loophooks.engine._trainer_api import TrainerAPI
 from loophooks.spec._protocols import Callback, ConfigureOptimizers, DataHooks
 
 __all__ = ["Trainer"]
 
 Number: TypeAlias = int | float
 
-_Precision: TypeAlias = Literal["32-true", "bf16-mixed", "16-mixed", "32", "bf16", "16", 32, 16]
+_Precision: TypeAlias = Literal[
+    "32-true", "bf16-mixed", "16-mixed", "64-true", "bf16-true", "16-true", "32", "bf16", "16", "64", 32, 16, 64
+]
 _Accelerator: TypeAlias = Literal["cpu", "cuda", "gpu", "auto"]
 _Devices: TypeAlias = int | str | list[int] | tuple[int, ...] | None
 # "ddp" (or a DDPStrategy, a Strategy) runs one process per device; see engine/_ddp.py.
@@ -47,7 +51,7 @@ class _ValidateModel(_Module, Protocol):
 class _TestModel(_Module, Protocol):
     def test_step(self, batch: Any, batch_idx: int, /) -> _StepOutput: ...
 
-class Trainer:
+class Trainer(TrainerAPI):
     max_epochs: int
     max_steps: int
     limit_train_batches: Number
@@ -71,6 +75,15 @@ class Trainer:
     use_distributed_sampler: bool
     allow_zero_length_dataloader_with_multiple_devices: bool
     terminate_on_nan: bool
+    fast_dev_run: int | bool
+    overfit_batches: Number
+    min_epochs: int | None
+    min_steps: int | None
+    inference_mode: bool
+    detect_anomaly: bool
+    barebones: bool
+    benchmark: bool | None
+    reload_dataloaders_every_n_epochs: int
 
     def __init__(
         self,
@@ -92,8 +105,8 @@ class Trainer:
         accumulate_grad_batches: int = 1,
         gradient_clip_val: Number | None = None,
         gradient_clip_algorithm: Literal["norm", "value"] | None = None,
-        enable_progress_bar: bool = True,
-        enable_checkpointing: bool = True,
+        enable_progress_bar: bool | None = None,
+        enable_checkpointing: bool | None = None,
         enable_model_summary: bool = False,
         default_root_dir: str | None = None,
         deterministic: bool | None = None,
@@ -103,6 +116,20 @@ class Trainer:
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
+        fast_dev_run: int | bool = False,
+        min_epochs: int | None = None,
+        min_steps: int | None = None,
+        overfit_batches: Number = 0.0,
+        benchmark: bool | None = None,
+        inference_mode: bool = True,
+        detect_anomaly: bool = False,
+        barebones: bool = False,
+        profiler: None = None,
+        plugins: None = None,
+        sync_batchnorm: Literal[False] = False,
+        reload_dataloaders_every_n_epochs: Literal[0] = 0,
+        enable_autolog_hparams: Literal[True] = True,
+        model_registry: None = None,
     ) -> None: ...
     @property
     def current_epoch(self) -> int: ...
@@ -133,7 +160,7 @@ class Trainer:
     @property
     def strategy(self) -> Strategy: ...
     @property
-    def precision(self) -> Literal["32-true", "bf16-mixed", "16-mixed"]: ...
+    def precision(self) -> Literal["32-true", "bf16-mixed", "16-mixed", "64-true", "bf16-true", "16-true"]: ...
     @property
     def scaler(self) -> torch.amp.GradScaler | None: ...
     @property
@@ -170,10 +197,21 @@ class Trainer:
     def log_dir(self) -> str: ...
     @property
     def estimated_stepping_batches(self) -> Number: ...
+    @property
+    def train_dataloader(self) -> Any: ...
+    @property
+    def val_dataloaders(self) -> Any: ...
+    @property
+    def test_dataloaders(self) -> Any: ...
+    @property
+    def predict_dataloaders(self) -> Any: ...
+    @property
+    def checkpoint_callbacks(self) -> list[ModelCheckpoint]: ...
+    def print(self, *args: Any, **kwargs: Any) -> None: ...
     def fit(
         self,
         model: _FitModel,
-        train_dataloaders: _Loaders = None,
+        train_dataloaders: _Loaders | LoopDataModule = None,
         val_dataloaders: _Loaders = None,
         datamodule: DataHooks | None = None,
         ckpt_path: str | None = None,
@@ -182,7 +220,7 @@ class Trainer:
     def validate(
         self,
         model: _ValidateModel | None = None,
-        dataloaders: _Loaders = None,
+        dataloaders: _Loaders | LoopDataModule = None,
         ckpt_path: str | None = None,
         datamodule: DataHooks | None = None,
         weights_only: bool = True,
@@ -190,7 +228,7 @@ class Trainer:
     def test(
         self,
         model: _TestModel | None = None,
-        dataloaders: _Loaders = None,
+        dataloaders: _Loaders | LoopDataModule = None,
         ckpt_path: str | None = None,
         datamodule: DataHooks | None = None,
         weights_only: bool = True,
@@ -198,7 +236,7 @@ class Trainer:
     def predict(
         self,
         model: nn.Module | None = None,
-        dataloaders: _Loaders = None,
+        dataloaders: _Loaders | LoopDataModule = None,
         datamodule: DataHooks | None = None,
         return_predictions: bool | None = None,
         ckpt_path: str | None = None,
