@@ -327,6 +327,7 @@ def engine_trainer(*, check_hooks: bool, **options: Any) -> Any:
         "accelerator": "cpu",
         "devices": 1,
         "max_epochs": 1,
+        "logger": False,  # as the Lightning runs: loggers are measured in bench_logging.py
         "enable_progress_bar": False,
         "enable_checkpointing": False,
         "enable_model_summary": False,

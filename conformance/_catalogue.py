@@ -101,6 +101,21 @@ FEATURES: Final[tuple[Feature, ...]] = (
     _f("zero-test", "an empty test loader", fn="test", test_batches=(0,)),
     _f("custom-batch", "a batch type only transfer_batch_to_device knows how to move", custom_batch=True),
     _f("bf16", "bf16 mixed precision", precision="bf16-mixed"),
+    _f(
+        "restore-modes",
+        "no on_validation_model_train override: the trainer restores each submodule's mode, a frozen one stays frozen",
+        max_epochs=2,
+        train_batches=2,
+        mode_hooks=False,
+        frozen_submodule=True,
+    ),
+    _f(
+        "restore-modes-test",
+        "Trainer.test without on_test_model_train override, a frozen submodule",
+        fn="test",
+        mode_hooks=False,
+        frozen_submodule=True,
+    ),
 )
 """The features, one run each; the defaults of :class:`~loophooks.spec.Scenario` fill in the rest."""
 

@@ -270,10 +270,17 @@ def scenario_model(
             self._loaders: dict[str, Any] = {} if scenario.datamodule else loaders_for(scenario)
             torch.manual_seed(0)
             self.layer = torch.nn.Linear(FEATURES, OUTPUTS)
+            if scenario.frozen_submodule:
+                # frozen as users freeze a pretrained part: eval mode (dropout off) and no gradients;
+                # it must stay so through validation (Lightning #2551)
+                self.frozen = torch.nn.Sequential(torch.nn.Linear(OUTPUTS, OUTPUTS), torch.nn.Dropout(0.5))
+                self.frozen.eval().requires_grad_(False)
             self.automatic_optimization = not scenario.manual_optimization
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             out: torch.Tensor = self.layer(x)
+            if scenario.frozen_submodule:
+                out = self.frozen(out)
             return out
 
         def _loss(self, batch: Any) -> torch.Tensor:
@@ -329,11 +336,13 @@ def scenario_model(
         def configure_model(self) -> None:
             super().configure_model()
 
-        def on_validation_model_train(self) -> None:
-            super().on_validation_model_train()
+        if scenario.mode_hooks:
 
-        def on_test_model_train(self) -> None:
-            super().on_test_model_train()
+            def on_validation_model_train(self) -> None:
+                super().on_validation_model_train()
+
+            def on_test_model_train(self) -> None:
+                super().on_test_model_train()
 
         def configure_callbacks(self) -> Any:
             return callback_factory() if callback_factory is not None else []

@@ -31,7 +31,7 @@ from loophooks.conformance._catalogue import DEVICES, Case, catalogue, select
 from loophooks.conformance._data import batch_sources
 from loophooks.conformance._deviations import Deviations, Level, load_deviations
 from loophooks.conformance._report import CaseResult, Report
-from loophooks.conformance._validator import LossProbe, OutputsProbe, Probes, Verdict, validate
+from loophooks.conformance._validator import LossProbe, ModeProbe, OutputsProbe, Probes, StepProbe, Verdict, validate
 from loophooks.spec import CALLBACK_HOOKS, HOOKS, Call, Scenario, check_args, checks_enabled, set_checks
 
 __all__ = ["Observer", "Run", "check", "judge", "run_case", "run_cases", "run_scenario", "unsupported_reason"]
@@ -50,6 +50,8 @@ class Run:
     error_text: str = ""
     """Where the error was raised (its innermost frame)."""
     probes: Probes = field(default_factory=Probes)
+    fault_fired: bool = False
+    """Whether the scenario's planted fault raised (``None``-fault scenarios: ``False``)."""
 
 
 Observer = Callable[[Case, "Run | None", "Verdict | None", CaseResult], None]
@@ -108,36 +110,89 @@ def _step_loss(output: Any) -> Any:
     return None
 
 
+def _params(model: Any) -> torch.Tensor:
+    """Every parameter of ``model`` in one flat copy (the reference model has a dozen)."""
+    return torch.cat([p.detach().reshape(-1).float() for p in model.parameters()])
+
+
+def _wrong_modes(model: Any, expected: Callable[[str], bool]) -> tuple[str, ...]:
+    return tuple(
+        f"{name or 'the model'}: {'train' if module.training else 'eval'}"
+        for name, module in model.named_modules()
+        if module.training != expected(name)
+    )
+
+
+def _in_training(name: str) -> bool:
+    """The mode of submodule ``name`` in ``training_step``: the frozen one in eval, the rest training."""
+    return not (name == "frozen" or name.startswith("frozen."))
+
+
 def _probed(base: type[Any], probes: Probes, scenario: Scenario) -> type[Any]:
-    """``base`` measuring the loss it hands on and the loss it is handed.
+    """``base`` measuring what the trainer hands it and what the trainer's steps do to it.
 
     The recorder wraps this class, so its hooks run inside the recording ones and
-    see exactly the objects the trainer passed.
+    see exactly the objects the trainer passed. Per training batch it keeps the
+    parameters at the batch's start and at ``on_before_optimizer_step``, to tell
+    at the batch's end whether the optimizer step (or an accumulating batch)
+    moved them; it checks the gradients at ``on_before_optimizer_step`` and each
+    submodule's mode in ``training_step``.
     """
-    state: dict[str, float | None] = {"step_loss": None}
+    state: dict[str, Any] = {"step_loss": None, "start": None, "at_step": None, "grads": (0, 0), "modes": 0}
+
+    def fix_manual(first_before: int, first_backward: int) -> None:
+        # under manual optimization the backward ran inside the step, on the loss it then returned
+        for probes_list, first in ((probes.before_backward, first_before), (probes.backward, first_backward)):
+            for i in range(first, len(probes_list)):
+                p = probes_list[i]
+                probes_list[i] = LossProbe(p.ndim, p.requires_grad, p.value, state["step_loss"])
+
+    def loss_probe(loss: Any) -> LossProbe:
+        return LossProbe(
+            ndim=loss.ndim if isinstance(loss, torch.Tensor) else -1,
+            requires_grad=bool(getattr(loss, "requires_grad", False)),
+            value=_value(loss),
+            step_loss=None if scenario.manual_optimization else state["step_loss"],
+        )
 
     class Probed(base):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self._probe_initial_modes = {name: m.training for name, m in self.named_modules()}
+
         def training_step(self, batch: Any, batch_idx: int) -> Any:
-            first = len(probes.before_backward)
+            if state["modes"] < 1:
+                wrong = _wrong_modes(self, _in_training)
+                if wrong:
+                    state["modes"] += 1
+                    where = f"training_step (epoch {self.current_epoch}, batch {batch_idx})"
+                    probes.modes.append(ModeProbe(where, wrong))
+            first = (len(probes.before_backward), len(probes.backward))
             output = super().training_step(batch, batch_idx)
             state["step_loss"] = _scalar(_step_loss(output))
             if scenario.manual_optimization:
-                # the backward ran inside the step, on the loss it then returned
-                for i in range(first, len(probes.before_backward)):
-                    p = probes.before_backward[i]
-                    probes.before_backward[i] = LossProbe(p.ndim, p.requires_grad, p.value, state["step_loss"])
+                fix_manual(*first)
             return output
 
+        def on_train_batch_start(self, batch: Any, batch_idx: int) -> Any:
+            state["start"], state["at_step"] = _params(self), None
+            return super().on_train_batch_start(batch, batch_idx)
+
         def on_before_backward(self, loss: torch.Tensor) -> None:
-            probes.before_backward.append(
-                LossProbe(
-                    ndim=loss.ndim if isinstance(loss, torch.Tensor) else -1,
-                    requires_grad=bool(getattr(loss, "requires_grad", False)),
-                    value=_value(loss),
-                    step_loss=None if scenario.manual_optimization else state["step_loss"],
-                )
-            )
+            probes.before_backward.append(loss_probe(loss))
             super().on_before_backward(loss)
+
+        def backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+            probes.backward.append(loss_probe(loss))
+            super().backward(loss, *args, **kwargs)
+
+        def on_before_optimizer_step(self, optimizer: Any) -> None:
+            trainable = [p for p in self.parameters() if p.requires_grad]
+            missing = sum(p.grad is None for p in trainable)
+            nonfinite = sum(int(not bool(torch.isfinite(p.grad).all())) for p in trainable if p.grad is not None)
+            state["grads"] = (missing, nonfinite)
+            state["at_step"] = _params(self)
+            super().on_before_optimizer_step(optimizer)
 
         def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
             loss = _step_loss(outputs)
@@ -149,10 +204,27 @@ def _probed(base: type[Any], probes: Probes, scenario: Scenario) -> type[Any]:
                     step_loss=state["step_loss"],
                 )
             )
+            before = state["at_step"] if state["at_step"] is not None else state["start"]
+            if before is not None:
+                stepped = state["at_step"] is not None
+                missing, nonfinite = state["grads"] if stepped else (0, 0)
+                changed = not torch.equal(before, _params(self))
+                probes.steps.append(StepProbe(self.current_epoch, batch_idx, stepped, missing, nonfinite, changed))
+            state["start"] = state["at_step"] = None
             super().on_train_batch_end(outputs, batch, batch_idx)
 
     Probed.__name__ = Probed.__qualname__ = f"Probed{base.__name__}"
     return Probed
+
+
+def _final_modes(model: Any, probes: Probes, fn: str) -> None:
+    """After a run that finished, every submodule is back in the mode it had before it."""
+    initial = getattr(model, "_probe_initial_modes", None)
+    if not isinstance(model, torch.nn.Module) or initial is None:
+        return
+    wrong = _wrong_modes(model, lambda name: bool(initial.get(name, True)))
+    if wrong:
+        probes.modes.append(ModeProbe(f"after {fn}() returned, expected the modes from before it", wrong))
 
 
 class _Returning:
@@ -219,8 +291,10 @@ def run_scenario(adapter: Adapter, scenario: Scenario, *, workdir: str | None = 
                 error = _one_run(target, scenario, recorder, tmp, ckpt_path=str(ckpt))
         except Exception as raised:  # building the run failed, or no checkpoint came
             error = raised
+        run.fault_fired = recorder.fault_fired
         if error is None:
             probes.returned, probes.returned_set = target.returned, True
+            _final_modes(recorder.model, probes, scenario.fn)
         else:
             run.error = error
             frames = traceback.extract_tb(error.__traceback__)
@@ -234,6 +308,14 @@ def _error_problems(run: Run, scenario: Scenario) -> list[str]:
     """The run's exception measured against the scenario's fault, if any."""
     error = run.error
     if scenario.fault is not None:
+        fault = scenario.fault
+        if not run.fault_fired:
+            # nothing was raised: say so, rather than judge a re-raise that could not happen
+            ended = f"raised {type(error).__name__}: {error}" if error is not None else "returned normally"
+            return [
+                f"the planted fault never fired: {fault.where} was never called at epoch {fault.epoch}, "
+                f"batch {fault.batch} (the run {ended} before reaching it)"
+            ]
         if error is None:
             return [
                 f"{scenario.fault.where} raised RuntimeError, but {scenario.fn}() returned normally: "
@@ -256,7 +338,9 @@ def judge(run: Run, scenario: Scenario, level: Level) -> Verdict:
     errors = _error_problems(run, scenario)
     if not errors:
         return verdict
-    return Verdict(level, tuple(errors) + verdict.problems, verdict.divergence, verdict.expected_len, verdict.actual_len)
+    return Verdict(
+        level, tuple(errors) + verdict.problems, verdict.divergence, verdict.expected_len, verdict.actual_len, verdict.contexts
+    )
 
 
 def run_case(

@@ -19,6 +19,7 @@ verdict as the run (a test checks it), which is what makes the files evidence.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -34,7 +35,16 @@ from loophooks.conformance._catalogue import Case, catalogue
 from loophooks.conformance._deviations import Level
 from loophooks.conformance._normalize import dump_trace, load_trace
 from loophooks.conformance._report import CaseResult
-from loophooks.conformance._validator import LossProbe, OutputsProbe, Probes, Verdict, first_divergence, validate
+from loophooks.conformance._validator import (
+    LossProbe,
+    ModeProbe,
+    OutputsProbe,
+    Probes,
+    StepProbe,
+    Verdict,
+    first_divergence,
+    validate,
+)
 from loophooks.spec import CALLBACK_HOOKS, HOOKS, Call
 
 __all__ = [
@@ -182,6 +192,12 @@ def _probes_json(probes: Probes) -> dict[str, Any]:
             {"has_loss": o.has_loss, "requires_grad": o.requires_grad, "value": _number(o.value), "step_loss": _number(o.step_loss)}
             for o in probes.train_batch_end
         ],
+        "backward": [
+            {"ndim": p.ndim, "requires_grad": p.requires_grad, "value": _number(p.value), "step_loss": _number(p.step_loss)}
+            for p in probes.backward
+        ],
+        "steps": [dataclasses.asdict(p) for p in probes.steps],
+        "modes": [{"where": p.where, "wrong": list(p.wrong)} for p in probes.modes],
         "returned_set": probes.returned_set,
         "returned": _structure(probes.returned) if probes.returned_set else None,
     }
@@ -197,9 +213,28 @@ def _probes_from_json(doc: Mapping[str, Any]) -> Probes:
             OutputsProbe(o["has_loss"], o["requires_grad"], _unnumber(o["value"]), None if o["step_loss"] is None else o["step_loss"])
             for o in doc.get("train_batch_end", [])
         ],
+        backward=[
+            LossProbe(p["ndim"], p["requires_grad"], _unnumber(p["value"]), None if p["step_loss"] is None else p["step_loss"])
+            for p in doc.get("backward", [])
+        ],
+        steps=[StepProbe(**p) for p in doc.get("steps", [])],
+        modes=[ModeProbe(str(p["where"]), tuple(str(w) for w in p["wrong"])) for p in doc.get("modes", [])],
         returned=_unstructure(doc.get("returned")),
         returned_set=bool(doc.get("returned_set", False)),
     )
+
+
+def _sources_json(calls: Sequence[Call]) -> list[list[Any]]:
+    """Each batch's real source (``Call.source``), which the trace schema does not carry: ``[index, stage, loader, position]``."""
+    return [[i, *c.source] for i, c in enumerate(calls) if c.source is not None]
+
+
+def _with_sources(calls: list[Call], rows: Any) -> list[Call]:
+    for row in rows if isinstance(rows, list) else []:
+        i, stage, loader, position = row
+        if 0 <= i < len(calls):
+            calls[i] = dataclasses.replace(calls[i], source=(str(stage), int(loader), int(position)))
+    return calls
 
 
 @final
@@ -268,6 +303,7 @@ def write_trace_dir(directory: Path, traces: Sequence[CaseTrace], *, adapter: st
                 "divergence": trace.divergence,
                 "error_problems": list(trace.error_problems),
                 "probes": _probes_json(trace.probes),
+                "sources": _sources_json(trace.actual),
                 "expected": files.expected.name,
             }
             write_atomic(files.actual, dump_trace(trace.actual, scenario=trace.case.scenario.name, meta=meta) + "\n")
@@ -304,11 +340,11 @@ def replay(actual: Path, *, level: Level | None = None) -> Verdict:
     case = cases.get(meta["case"])
     if case is None:
         raise ValueError(f"replay: {actual}: case {meta['case']!r} is not in this version's catalogue")
-    calls = load_trace(text)
+    calls = _with_sources(load_trace(text), meta.get("sources"))
     expected = load_trace((actual.parent / str(meta["expected"])).read_text(encoding="utf-8"))
     at: Level = level or meta.get("level", "strict")
     verdict = validate(calls, case.scenario, level=at, probes=_probes_from_json(meta.get("probes", {})), expected=expected)
     errors = tuple(str(p) for p in meta.get("error_problems", []))
     if not errors:
         return verdict
-    return Verdict(at, errors + verdict.problems, verdict.divergence, verdict.expected_len, verdict.actual_len)
+    return Verdict(at, errors + verdict.problems, verdict.divergence, verdict.expected_len, verdict.actual_len, verdict.contexts)

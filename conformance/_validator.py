@@ -18,8 +18,9 @@ equality of normalised values cannot see (see :func:`semantic_problems`), fed by
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from typing_extensions import final
@@ -32,8 +33,10 @@ __all__ = [
     "CHECKPOINT_KEYS",
     "Divergence",
     "LossProbe",
+    "ModeProbe",
     "OutputsProbe",
     "Probes",
+    "StepProbe",
     "Verdict",
     "first_divergence",
     "render_divergence",
@@ -83,12 +86,44 @@ class OutputsProbe:
 
 
 @final
+@dataclass(frozen=True)
+class StepProbe:
+    """What one training batch did to the model: gradients at ``on_before_optimizer_step``
+    and whether the parameters moved."""
+
+    epoch: int
+    batch_idx: int
+    stepped: bool
+    """Whether ``on_before_optimizer_step`` ran in the batch."""
+    missing_grads: int
+    """Trainable parameters without a gradient at ``on_before_optimizer_step``."""
+    nonfinite_grads: int
+    changed: bool
+    """Stepped: whether the parameters changed between ``on_before_optimizer_step`` and the batch's end;
+    accumulating: whether they changed at all during the batch."""
+
+
+@final
+@dataclass(frozen=True)
+class ModeProbe:
+    """Submodules whose ``training`` flag was wrong at one point of the run."""
+
+    where: str
+    wrong: tuple[str, ...]
+    """``"<name>: train"`` / ``"<name>: eval"``, the mode found."""
+
+
+@final
 @dataclass
 class Probes:
-    """Facts about arguments, collected while the run happens (one entry per module call)."""
+    """Facts about arguments and effects, collected while the run happens."""
 
     before_backward: list[LossProbe] = field(default_factory=list)
+    backward: list[LossProbe] = field(default_factory=list)
+    """The loss the model's ``backward`` hook received."""
     train_batch_end: list[OutputsProbe] = field(default_factory=list)
+    steps: list[StepProbe] = field(default_factory=list)
+    modes: list[ModeProbe] = field(default_factory=list)
     returned: Any = None
     """What the entry point returned (the predictions of ``predict``)."""
     returned_set: bool = False
@@ -360,13 +395,58 @@ def _outputs_problems(n: int, o: OutputsProbe, divide: int) -> list[str]:
 
 
 def _check_losses(probes: Probes, scenario: Scenario) -> list[str]:
-    """The loss at ``on_before_backward`` is a scalar that requires grad, divided for accumulation;
-    ``on_train_batch_end`` receives it detached. Only the first wrong call of each is
-    reported: the rest repeat it."""
+    """The loss at ``on_before_backward`` and at ``backward`` is a scalar that requires grad,
+    the one ``training_step`` returned divided for accumulation; ``on_train_batch_end``
+    receives it detached. Only the first wrong call of each is reported: the rest repeat it."""
     divide = 1 if scenario.manual_optimization else scenario.accumulate_grad_batches
     before = (_loss_problems(n, p, divide) for n, p in enumerate(probes.before_backward))
+    handed = (
+        [q.replace("on_before_backward", "backward", 1) for q in _loss_problems(n, p, divide)]
+        for n, p in enumerate(probes.backward)
+    )
     after = (_outputs_problems(n, o, divide) for n, o in enumerate(probes.train_batch_end))
-    return next((found for found in before if found), []) + next((found for found in after if found), [])
+    return (
+        next((found for found in before if found), [])
+        + next((found for found in handed if found), [])
+        + next((found for found in after if found), [])
+    )
+
+
+def _check_steps(probes: Probes, scenario: Scenario) -> list[str]:
+    """Gradients exist and are finite when ``on_before_optimizer_step`` runs; the
+    parameters change across the optimizer step and stay put in a batch that only
+    accumulates. The first wrong batch of each kind is reported."""
+    found: dict[str, str] = {}
+    for p in probes.steps:
+        where = f"epoch {p.epoch}, batch {p.batch_idx}"
+        if p.stepped and p.missing_grads and "grads" not in found:
+            found["grads"] = (
+                f"effects: {where}: {p.missing_grads} trainable parameter(s) had no gradient at "
+                "on_before_optimizer_step (zeroed with set_to_none, or backward never ran)"
+            )
+        if p.stepped and p.nonfinite_grads and "finite" not in found:
+            found["finite"] = f"effects: {where}: {p.nonfinite_grads} gradient(s) not finite at on_before_optimizer_step"
+        if p.stepped and not p.changed and "step" not in found:
+            found["step"] = (
+                f"effects: {where}: the parameters did not change across the optimizer step "
+                "(gradients zeroed between backward and the update, or no update at all)"
+            )
+        if not p.stepped and p.changed and "accumulate" not in found:
+            found["accumulate"] = (
+                f"effects: {where}: the parameters changed in a batch without an optimizer step "
+                f"(accumulate_grad_batches={scenario.accumulate_grad_batches}: this batch only accumulates)"
+            )
+    return list(found.values())
+
+
+def _check_modes(probes: Probes, scenario: Scenario) -> list[str]:
+    """Every submodule is in the mode it should be: training in ``training_step`` except
+    one frozen in eval mode, and after the run as before it (the trainer restores each
+    submodule's own mode, Lightning #2551, #20177). The first wrong point is reported."""
+    for p in probes.modes:
+        if p.wrong:
+            return [f"modes: {p.where}: {', '.join(p.wrong)}"]
+    return []
 
 
 def _check_predictions(probes: Probes, scenario: Scenario) -> list[str]:
@@ -407,6 +487,8 @@ def semantic_problems(trace: Sequence[Call], scenario: Scenario, probes: Probes 
         problems += check(trace, scenario)
     if probes is not None:
         problems += _check_losses(probes, scenario)
+        problems += _check_steps(probes, scenario)
+        problems += _check_modes(probes, scenario)
         problems += _check_predictions(probes, scenario)
     return problems
 
@@ -425,6 +507,8 @@ class Verdict:
     divergence: Divergence | None = None
     expected_len: int | None = None
     actual_len: int = 0
+    contexts: Mapping[str, str] = field(default_factory=dict)
+    """For a core violation, the calls around the first trace index it names (``[n]``)."""
 
     @property
     def ok(self) -> bool:
@@ -440,6 +524,8 @@ class Verdict:
             lines.append(problem)
             if self.divergence is not None and problem == self.divergence.problem:
                 lines.append(self.divergence.diff)
+            elif problem in self.contexts:
+                lines.append(self.contexts[problem])
         return "\n".join(lines)
 
 
@@ -470,15 +556,59 @@ def validate(
     problems: list[str] = []
     divergence = None
     expected_len = None
+    contexts: dict[str, str] = {}
     if level == "strict":
         want = list(expected) if expected is not None else _expected(scenario)
         expected_len = len(want)
         divergence = first_divergence(want, trace)
         if divergence is not None:
+            divergence = _in_loop_terms(divergence, want, trace, scenario)
             problems.append(divergence.problem)
     elif level == "core":
-        problems += _core_violations(trace, scenario)
+        violations = _core_violations(trace, scenario)
+        problems += violations
+        for problem in violations[:_CONTEXTS]:
+            contexts.setdefault(problem, _context(trace, problem))
     else:
         raise ValueError(f"level: expected 'strict' or 'core', got {level!r}")
     problems += semantic_problems(trace, scenario, probes)
-    return Verdict(level, tuple(problems), divergence, expected_len, len(trace))
+    return Verdict(level, tuple(problems), divergence, expected_len, len(trace), {k: v for k, v in contexts.items() if v})
+
+
+_LOOP_RULES: Final = ("epochs:", "validation-cadence:")
+"""Shape differences that span whole batches or runs: a call-by-call diagnosis of those
+only sees their first call, so the loop-level sentence goes first."""
+_CONTEXTS: Final = 5
+"""Core violations shown with the calls around them; the rest usually repeat the first."""
+_INDEX: Final = re.compile(r"\[(\d+)\]")
+
+
+def _in_loop_terms(divergence: Divergence, want: Sequence[Call], trace: Sequence[Call], scenario: Scenario) -> Divergence:
+    """The divergence said in the loops' terms when a whole batch, epoch or validation run
+    differs ("validation ran 3 batches, expected 2"), the call-level diagnosis after it."""
+    from loophooks.spec import shape_differences  # type: ignore[attr-defined,unused-ignore]
+
+    exp, act = divergence.expected, divergence.actual
+    if exp is not None and act is not None and (exp.hook, exp.target) == (act.hook, act.target):
+        return divergence  # the same call with other arguments: the call-level diagnosis says it exactly
+    try:
+        loops = [p for p in shape_differences(trace, want, scenario) if p.startswith(_LOOP_RULES)]
+    except Exception:  # a trace too broken to read as loops keeps the call-level diagnosis
+        return divergence
+    if not loops:
+        return divergence
+    head, _, local = divergence.problem.partition(": ")
+    return replace(divergence, problem=f"{head}: {loops[0]}; first differing call: {local}")
+
+
+def _context(trace: Sequence[Call], problem: str, around: int = 2, span: int = 12) -> str:
+    """The calls around the trace indexes ``problem`` names (``[n]``), each named one marked
+    ``>``: from the first to the last when they are close, else around the first."""
+    named = sorted({int(m.group(1)) for m in _INDEX.finditer(problem)} & set(range(len(trace))))
+    if not named:
+        return ""
+    first, last = named[0], named[-1] if named[-1] - named[0] <= span else named[0]
+    return "\n".join(
+        f"  {'>' if j in named else ' '} {j:>4}  {_short(trace[j])}"
+        for j in range(max(0, first - around), min(len(trace), last + around + 1))
+    )

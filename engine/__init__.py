@@ -1,6 +1,7 @@
 """loophooks.engine: a small, fast reference Trainer with Lightning's hook order and option names."""
 
 from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from loophooks.engine._progress import RichProgressBar, TQDMProgressBar
 from loophooks.engine._checkpoint import VERSION_KEY, load_checkpoint
 from loophooks.engine._ddp import DDPStrategy
 from loophooks.engine._dispatch import Dispatcher
@@ -27,6 +28,8 @@ __all__ = [
     "LoopState",
     "ModelCheckpoint",
     "ProgressBar",
+    "RichProgressBar",
+    "TQDMProgressBar",
     "Strategy",
     "Trainer",
     "load_checkpoint",

@@ -348,19 +348,21 @@ class DDPStrategy(Strategy):
         else:
             dist.barrier()
 
-    def reduce(self, value: Any, reduce_op: str = "mean") -> Any:
-        """``value`` summed (``"sum"``) or averaged (``"mean"``) over the processes; non-numbers unchanged."""
+    def reduce(self, value: Any, reduce_op: str = "mean", group: Any = None) -> Any:
+        """``value`` combined over the processes (of ``group``, default all): ``mean``, ``sum``, ``max`` or ``min``."""
         if not self.distributed or not isinstance(value, (torch.Tensor, int, float)) or isinstance(value, bool):
             return value
-        if reduce_op not in ("mean", "sum"):
-            raise ConfigurationError(f"reduce_op must be 'mean' or 'sum'; received {reduce_op!r}")
+        op = "mean" if reduce_op == "avg" else reduce_op
+        if op not in ("mean", "sum", "max", "min"):
+            raise ConfigurationError(f"reduce_op must be 'mean', 'sum', 'max' or 'min'; received {reduce_op!r}")
         given = value if isinstance(value, torch.Tensor) else torch.tensor(float(value))
         tensor = given.detach().clone().to(self.root_device)
         if not tensor.is_floating_point():
             tensor = tensor.double()
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-        if reduce_op == "mean":
-            tensor = tensor / dist.get_world_size()
+        dist_op = {"max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}.get(op, dist.ReduceOp.SUM)
+        dist.all_reduce(tensor, op=dist_op, group=group)
+        if op == "mean":
+            tensor = tensor / dist.get_world_size(group)
         if isinstance(value, torch.Tensor):
             return tensor.to(value.device)
         return float(tensor)

@@ -31,13 +31,16 @@ from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator
 from loophooks.engine._errors import ConfigurationError, HookValueError, add_note
-from loophooks.engine._options import can_stop_early
+from loophooks.engine._lightning_options import can_stop_early
+from loophooks.spec._checks import RETURN_HINTS
 
 if TYPE_CHECKING:
     from loophooks.engine._fit_loop import FitLoop
     from loophooks.engine._trainer import Trainer
 
 __all__ = ["TrainingEpochLoop"]
+
+_BATCH_START_EXPECTED = "None or -1 (" + RETURN_HINTS["on_train_batch_start"] + ")"
 
 
 @final
@@ -183,6 +186,7 @@ class TrainingEpochLoop:
         self._takes_idx = trainer._takes_batch_idx("training_step")
         self.ready = state.batches_done
         state.is_last_batch = False
+        metrics = trainer._metrics
         while not self.done():
             try:
                 batch = next(batches)
@@ -194,11 +198,12 @@ class TrainingEpochLoop:
             state.is_last_batch = batches.is_last
             batch = trainer._transfer(batch, 0)
             self.ready += 1
+            metrics.on_batch_start(batch)
             response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start else None
             skip_rest = False
             if response is not None:
                 if response != -1 or isinstance(response, bool):
-                    raise HookValueError("on_train_batch_start", "return value", "None or -1", response)
+                    raise HookValueError("on_train_batch_start", "return value", _BATCH_START_EXPECTED, response)
                 skip_rest = True
                 state.is_last_batch = True
                 output: Any = None
@@ -219,10 +224,20 @@ class TrainingEpochLoop:
                 finally:
                     self.in_batch_end = False
             state.batches_done += 1
+            metrics.on_batch_end()
+            accumulating = self.should_accumulate()
+            metrics.update_train_step_metrics(accumulating and automatic)
             if self.fit.should_check_val():
-                self.fit.run_validation(zero_grad=not self.should_accumulate())
+                first_loop_iter = metrics.first_loop_iter  # validation inside the epoch leaves it as it was
+                self.fit.run_validation(zero_grad=not accumulating)
+                metrics.first_loop_iter = first_loop_iter
             if schedulers:
                 self.update_lr_schedulers("step", plateau=True)
+            if not accumulating:
+                metrics.batches_that_stepped += 1  # the loggers' step counts batches that stepped
+            if state.should_stop and metrics.loggers:
+                for logger in metrics.loggers:
+                    logger.save()
 
     def _automatic(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         trainer = self.trainer

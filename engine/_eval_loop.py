@@ -23,7 +23,7 @@ import torch
 from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
-from loophooks.engine._options import grad_context
+from loophooks.engine._lightning_options import grad_context
 
 if TYPE_CHECKING:
     from loophooks.engine._trainer import Trainer
@@ -54,6 +54,7 @@ class EvalLoop:
         self.loaders: list[Any] | None = None
         self.max_batches: list[Number] = []
         self.has_run = False
+        self.seen: dict[int, int] = {}  # batches logged per loader, the loggers' step (kept across a fit's runs)
         self._step = f"{kind}_step"
         self._batch_start = f"on_{kind}_batch_start"
         self._batch_end = f"on_{kind}_batch_end"
@@ -73,16 +74,17 @@ class EvalLoop:
         source = "val_dataloader" if self.kind == "validation" else "test_dataloader"
         loaders = as_loader_list(trainer._request_loaders(source), source)
         self.loaders = loaders
+        self.seen = {}
         option = "limit_val_batches" if self.kind == "validation" else "limit_test_batches"
         self.max_batches = [num_batches(loader_length(dl), self.limit, option) for dl in loaders]
 
-    def run(self, sanity: bool = False) -> list[dict[str, float]]:
+    def run(self, sanity: bool = False) -> list[dict[str, torch.Tensor]]:
         trainer = self.trainer
         grad = torch.no_grad() if trainer.state.fn == "fit" else grad_context(trainer)  # Trainer(inference_mode=)
         with grad:
             return self._run(sanity)
 
-    def _run(self, sanity: bool) -> list[dict[str, float]]:
+    def _run(self, sanity: bool) -> list[dict[str, torch.Tensor]]:
         trainer = self.trainer
         d = trainer._dispatch
         state = trainer.state
@@ -101,11 +103,11 @@ class EvalLoop:
         step_takes_idx = trainer._takes_batch_idx(self._step)
         step = d.module_hook
         modes = capture_modes(trainer.lightning_module)
-        trainer._metrics.reset_epoch()
+        metrics = trainer._metrics
         d.module_hook(f"on_{kind}_model_eval")
         d.hook(f"on_{kind}_start")
         d.hook(f"on_{kind}_epoch_start")
-        results: list[dict[str, float]] = []
+        outputs: list[dict[str, torch.Tensor]] = []
         for dl_idx, (loader, limit) in enumerate(zip(loaders, max_batches)):
             state.dataloader_idx = dl_idx
             if limit == 0:
@@ -113,20 +115,39 @@ class EvalLoop:
             for batch_idx, batch in enumerate(BatchIterator(loader, limit)):
                 state.eval_batch_idx = batch_idx
                 batch = trainer._transfer(batch, dl_idx)
+                metrics.on_batch_start(batch, dl_idx if multi else None)
                 args: tuple[Any, ...] = (batch, batch_idx, dl_idx) if multi else (batch, batch_idx)
                 d.hook(self._batch_start, *args)
                 step_args = args if step_takes_idx else (batch, *args[2:])
                 output = strategy.step(step, self._step, *step_args)
                 d.hook(self._batch_end, output, *args)
+                metrics.on_batch_end()
+                if not sanity:
+                    seen = self.seen.get(dl_idx, 0)
+                    metrics.update_eval_step_metrics(seen)
+                    self.seen[dl_idx] = seen + 1
             if not sanity:
                 self.has_run = True
+            # this loader's epoch values: its entry in the returned list
+            metrics.epoch_end_reached()
+            outputs.append(metrics.update_eval_epoch_metrics())
+        metrics.epoch_end_reached()
+        metrics.evaluation_epoch_end()  # values logged from here on belong to no loader
         d.hook(f"on_{kind}_epoch_end")
-        trainer._metrics.epoch_end()
-        results = [{k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1} for _ in loaders]
+        metrics.on_epoch_end()
+        epoch_end = metrics.update_eval_epoch_metrics()
+        every: dict[str, torch.Tensor] = {}
+        for out in reversed(outputs):  # a key two loaders share keeps the first loader's value (Lightning)
+            every.update(out)
+        for out in outputs:
+            out.update(epoch_end)
+        every.update(epoch_end)
+        metrics.log_eval_end_metrics(every)
         d.hook(f"on_{kind}_end")
+        metrics.reset_results()
         if d.overridden(f"on_{kind}_model_train"):
             d.module_hook(f"on_{kind}_model_train")
         else:
             restore_modes(modes)
         state.eval_batch_idx = -1
-        return results
+        return outputs

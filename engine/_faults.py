@@ -71,6 +71,9 @@ def run_exception_handlers(trainer: Trainer, error: BaseException) -> None:
         dm = trainer.datamodule
         if dm is not None:
             attempt(f"datamodule {type(dm).__name__}.on_exception", lambda: d.datamodule_hook("on_exception", error))
+    metrics = getattr(trainer, "_metrics", None)
+    if metrics is not None:  # Lightning: every logger's finalize("failed") runs before the teardown
+        attempt("the loggers' finalize('failed')", lambda: metrics.finalize("failed"))
     attempt("the strategy's teardown", strategy.teardown)
     if failures:
         try:

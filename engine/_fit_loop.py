@@ -30,7 +30,7 @@ from loophooks.engine._data import BatchIterator, as_loader_list, loader_length,
 from loophooks.engine._epoch_loop import TrainingEpochLoop
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._eval_loop import EvalLoop
-from loophooks.engine._options import can_stop_early, sequential_loader
+from loophooks.engine._lightning_options import can_stop_early, sequential_loader
 
 if TYPE_CHECKING:
     from loophooks.engine._trainer import Trainer
@@ -214,14 +214,18 @@ class FitLoop:
         d = trainer._dispatch
         rng = _RngState.capture()
         state.stage = "sanity_check"
+        metrics = trainer._metrics
         try:
+            metrics.reset_results()  # the sanity check's values are published nowhere (Lightning)
+            metrics.reset_metrics()
             d.callback_hooks("on_sanity_check_start")
             self.val_loop.run(sanity=True)
             d.callback_hooks("on_sanity_check_end")
+            metrics.reset_results()
+            metrics.reset_metrics()
         finally:
             state.stage = "train"
             rng.restore()
-        trainer._metrics.callback_metrics.clear()
 
     def run(self) -> None:
         trainer = self.trainer
@@ -265,7 +269,6 @@ class FitLoop:
             state.epoch_open = True
             self.epoch_rng = torch.get_rng_state()
             batches = BatchIterator(self.loader, self.max_batches)
-        trainer._metrics.reset_epoch()
         self.epoch_loop.run(batches)
         self.end_epoch()
 
@@ -274,13 +277,19 @@ class FitLoop:
         state = trainer.state
         d = trainer._dispatch
         self.in_epoch_end = True
+        metrics = trainer._metrics
         try:
-            trainer._metrics.epoch_end()
+            metrics.epoch_end_reached()  # reads of the metric dicts now give epoch values
             d.callback_hooks("on_train_epoch_end", monitoring=False)
             d.module_hook("on_train_epoch_end")
             d.callback_hooks("on_train_epoch_end", monitoring=True)
+            metrics.on_epoch_end()
             if self.epoch_loop.num_ready_batches_reached():
                 self.epoch_loop.update_lr_schedulers("epoch", plateau=True)
+            # the epoch's values go to the loggers at the last batch's step (Lightning), then the store resets
+            metrics.batches_that_stepped -= 1
+            metrics.update_train_epoch_metrics()
+            metrics.batches_that_stepped += 1
         finally:
             self.in_epoch_end = False
         state.epoch += 1

@@ -9,8 +9,9 @@ use only ``self.trainer`` and the hook's arguments, so they work on any module.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Literal, Optional, Union, overload
 
 import torch
 from torch import Tensor, nn
@@ -35,7 +36,7 @@ __all__ = ["LoopDataModule", "LoopModule", "clip_gradients"]
 
 def clip_gradients(
     trainer: Trainer,
-    optimizer: Optimizer,
+    optimizer: Union[Optimizer, LoopOptimizer],
     gradient_clip_val: Optional[Union[int, float]] = None,
     gradient_clip_algorithm: Optional[str] = None,
 ) -> None:
@@ -95,9 +96,27 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
     def global_step(self) -> int:
         return self._trainer.global_step if self._trainer is not None else 0
 
-    def optimizers(self) -> Union[LoopOptimizer, list[LoopOptimizer]]:
-        """The optimizers from ``configure_optimizers``: one, or a list when there are several."""
+    # A type checker cannot know how many optimizers configure_optimizers returns, so the plain call is a
+    # union (Lightning's return). ``as_list=True`` always returns the list: `g, d = self.optimizers(as_list=True)`
+    # unpacks with no cast and no isinstance.
+    @overload
+    def optimizers(self, *, as_list: Literal[False] = False) -> Union[LoopOptimizer, list[LoopOptimizer]]: ...
+
+    @overload
+    def optimizers(self, *, as_list: Literal[True]) -> list[LoopOptimizer]: ...
+
+    @overload
+    def optimizers(self, *, as_list: bool) -> Union[LoopOptimizer, list[LoopOptimizer]]: ...
+
+    def optimizers(self, *, as_list: bool = False) -> Union[LoopOptimizer, list[LoopOptimizer]]:
+        """The optimizers from ``configure_optimizers``: one, or a list when there are several.
+
+        ``as_list=True`` returns a list even for one optimizer; its type says so, so
+        ``g_opt, d_opt = self.optimizers(as_list=True)`` type-checks as it is.
+        """
         opts = self.trainer._strategy.loop_optimizers
+        if as_list:
+            return list(opts)
         return opts[0] if len(opts) == 1 else list(opts)
 
     def lr_schedulers(self) -> Any:
@@ -107,48 +126,123 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
             return None
         return scheds[0] if len(scheds) == 1 else scheds
 
-    def manual_backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
-        """Backward for manual optimization, with the hooks and the precision's scaling."""
-        self.trainer._strategy.backward(loss, None, *args, **kwargs)
+    def manual_backward(
+        self,
+        loss: Tensor,
+        gradient: Optional[Tensor] = None,
+        retain_graph: Optional[bool] = None,
+        create_graph: bool = False,
+        inputs: Union[Tensor, Sequence[Tensor], None] = None,
+    ) -> None:
+        """Backward for manual optimization, with the hooks and the precision's scaling.
+
+        The parameters after ``loss`` are ``Tensor.backward``'s, typed as such (Lightning
+        passes ``*args, **kwargs`` on to it), so Lightning 1.x's
+        ``manual_backward(loss, optimizer)`` is a type error, and a runtime error here.
+        """
+        if isinstance(gradient, Optimizer):  # a LoopOptimizer's class derives from its optimizer's
+            raise TypeError(
+                f"manual_backward(loss, {type(gradient).__name__}): the optimizer argument is Lightning 1.x's"
+                " signature; the parameters after `loss` are Tensor.backward's (gradient, retain_graph,"
+                " create_graph, inputs). Call `self.manual_backward(loss)`, then step the optimizer."
+            )
+        kwargs: dict[str, Any] = {}
+        # Only what was given, so a model's own `backward(self, loss)` override keeps working.
+        if gradient is not None:
+            kwargs["gradient"] = gradient
+        if retain_graph is not None:
+            kwargs["retain_graph"] = retain_graph
+        if create_graph:
+            kwargs["create_graph"] = create_graph
+        if inputs is not None:
+            kwargs["inputs"] = inputs
+        self.trainer._strategy.backward(loss, None, **kwargs)
+
+    @property
+    def logger(self) -> Any:
+        """The Trainer's first logger, or None (Lightning's ``self.logger``)."""
+        return self._trainer.logger if self._trainer is not None else None
+
+    @property
+    def loggers(self) -> list[Any]:
+        """The Trainer's loggers (Lightning's ``self.loggers``)."""
+        return self._trainer.loggers if self._trainer is not None else []
 
     def log(
         self,
         name: str,
         value: Any,
         prog_bar: bool = False,
-        logger: bool = True,
+        logger: Optional[bool] = None,
         on_step: Optional[bool] = None,
         on_epoch: Optional[bool] = None,
-        reduce_fx: str = "mean",
-        batch_size: Optional[int] = None,
+        reduce_fx: Union[str, Callable[..., Any]] = "mean",
+        enable_graph: bool = False,
         sync_dist: bool = False,
-        **_: Any,
+        sync_dist_group: Optional[Any] = None,
+        add_dataloader_idx: bool = True,
+        batch_size: Optional[int] = None,
+        metric_attribute: Optional[str] = None,
+        rank_zero_only: bool = False,
     ) -> None:
-        """Record a scalar into ``trainer.callback_metrics`` (per step, or averaged over the epoch).
+        """Log a scalar (number, one-element tensor) or a torchmetrics ``Metric``, with Lightning 2.6's meaning.
 
-        ``sync_dist=True`` averages it over the processes of a distributed run.
+        ``on_step``/``on_epoch`` default per hook (spec/_logging.py); epoch values are
+        reduced with ``reduce_fx`` (``mean`` weighted by ``batch_size``, inferred from the
+        batch when not given); both levels give ``name_step`` and ``name_epoch`` keys;
+        several evaluation loaders give ``name/dataloader_idx_N``. ``sync_dist=True``
+        reduces over the processes of a distributed run. See spec/METRICS.md.
         """
         trainer = self._trainer
-        if trainer is None:
+        if trainer is None:  # Lightning's rule: a step method run without a Trainer may call log
+            warnings.warn(
+                f"self.log({name!r}, ...) was called but {type(self).__name__} is not attached to a Trainer; ignored",
+                UserWarning,
+                stacklevel=2,
+            )
             return
         trainer._metrics.log(
-            name, value, on_step=on_step, on_epoch=on_epoch, prog_bar=prog_bar, batch_size=batch_size, sync_dist=sync_dist
+            self, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
+            sync_dist_group, add_dataloader_idx, batch_size, metric_attribute, rank_zero_only,
         )
 
-    def log_dict(self, dictionary: Mapping[str, Any], **kwargs: Any) -> None:
-        for name, value in dictionary.items():
-            self.log(name, value, **kwargs)
+    def log_dict(
+        self,
+        dictionary: Mapping[str, Any],
+        prog_bar: bool = False,
+        logger: Optional[bool] = None,
+        on_step: Optional[bool] = None,
+        on_epoch: Optional[bool] = None,
+        reduce_fx: Union[str, Callable[..., Any]] = "mean",
+        enable_graph: bool = False,
+        sync_dist: bool = False,
+        sync_dist_group: Optional[Any] = None,
+        add_dataloader_idx: bool = True,
+        batch_size: Optional[int] = None,
+        rank_zero_only: bool = False,
+    ) -> None:
+        """:meth:`log` for each item (a torchmetrics ``MetricCollection`` logs each of its metrics)."""
+        items = dictionary.items(keep_base=False) if _is_metric_collection(dictionary) else dictionary.items()  # type: ignore[call-arg]
+        for name, value in items:
+            self.log(
+                name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
+                sync_dist_group, add_dataloader_idx, batch_size, None, rank_zero_only,
+            )
 
     def clip_gradients(
         self,
-        optimizer: Optimizer,
+        optimizer: Union[Optimizer, LoopOptimizer],
         gradient_clip_val: Optional[Union[int, float]] = None,
         gradient_clip_algorithm: Optional[str] = None,
     ) -> None:
         clip_gradients(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
-    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        """Lightning's default: the model applied to the batch."""
+    def predict_step(self, batch: Any, *args: Any, **kwargs: Any) -> Any:
+        """Lightning's default: the model applied to the batch.
+
+        ``*args`` (Lightning's own signature): an override may take ``(batch)``,
+        ``(batch, batch_idx)`` or ``(batch, batch_idx, dataloader_idx=0)``.
+        """
         return self(batch)
 
     # --- what the loop calls, where LoopModule knows more than the spec's defaults -----------------
@@ -169,6 +263,11 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
             clip(optimizer, gradient_clip_val, gradient_clip_algorithm)
         else:
             clip_gradients(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+
+def _is_metric_collection(value: Any) -> bool:
+    """A torchmetrics ``MetricCollection`` (duck-typed: its ``items`` takes ``keep_base``)."""
+    return type(value).__name__ == "MetricCollection" and hasattr(value, "compute") and hasattr(value, "_modules")
 
 
 def _register() -> None:

@@ -21,7 +21,7 @@ from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
 from loophooks.engine._eval_loop import capture_modes, restore_modes
-from loophooks.engine._options import grad_context
+from loophooks.engine._lightning_options import grad_context
 from loophooks.spec._transfer import move_data_to_device
 
 if TYPE_CHECKING:

@@ -77,8 +77,8 @@ class Strategy:
     def barrier(self, name: str = "") -> None:
         pass
 
-    def reduce(self, value: Any, reduce_op: str = "mean") -> Any:
-        """``value`` combined over the processes (``"mean"`` or ``"sum"``); itself on one process."""
+    def reduce(self, value: Any, reduce_op: str = "mean", group: Any = None) -> Any:
+        """``value`` combined over the processes (``mean``/``sum``/``max``/``min``); itself on one process."""
         return value
 
     # --- the distributed interface: one process here; engine/_ddp.py's DDPStrategy overrides -----------

@@ -23,12 +23,13 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from collections.abc import Sequence
 from typing import Any, Literal, NoReturn, Optional, Union
 
 import torch
 from torch import nn
 
-from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar, TQDMProgressBar
 from loophooks.engine._combined import CombinedLoader
 from loophooks.engine._checkpoint import VERSION_KEY, load_checkpoint, save_checkpoint_file
 from loophooks.engine._ddp import resolve_strategy
@@ -38,9 +39,11 @@ from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._faults import run_exception_handlers
 from loophooks.engine._fit_loop import FitLoop, ResumePoint
 from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
-from loophooks.engine._metrics import Metrics
+from loophooks.engine._log_publish import MetricsPublisher, print_results
+from loophooks.engine._loggers import configure_loggers, run_log_dir
 from loophooks.engine._module import LoopDataModule, LoopModule
-from loophooks.engine._options import DebugFlags, anomaly_context, check_barebones, refuse_unsupported, set_benchmark
+from loophooks.engine._lightning_options import DebugFlags, anomaly_context, check_barebones, refuse_unsupported, set_benchmark
+from loophooks.engine._options import check_options
 from loophooks.engine._optimization import LRSchedulerConfig, _NoOptimizer, parse_optimizers
 from loophooks.engine._precision import Precision
 from loophooks.engine._seed import install_worker_seeding
@@ -102,11 +105,18 @@ def _device(accelerator: str, devices: Any) -> torch.device:
         if isinstance(devices, (list, tuple)) and devices:
             index = int(devices[0])
         elif devices not in (None, "auto", 1, "1"):
-            raise ConfigurationError(f"Trainer(devices={devices!r}): this engine runs on one device")
+            raise _several_devices(devices)
         return torch.device("cuda", index)
     if devices not in (None, "auto", 1, "1"):
-        raise ConfigurationError(f"Trainer(devices={devices!r}): this engine runs on one device")
+        raise _several_devices(devices)
     return torch.device("cpu")
+
+
+def _several_devices(devices: Any) -> ConfigurationError:
+    return ConfigurationError(
+        f"Trainer(devices={devices!r}) asks for several devices, but without strategy='ddp' the engine runs one "
+        "process on one device: pass strategy='ddp' to train data-parallel, or devices=1"
+    )
 
 
 class Trainer(TrainerAPI):
@@ -157,10 +167,11 @@ class Trainer(TrainerAPI):
         enable_progress_bar: Optional[bool] = None,
         enable_checkpointing: Optional[bool] = None,
         enable_model_summary: bool = False,
-        default_root_dir: Optional[str] = None,
-        deterministic: Optional[bool] = None,
+        default_root_dir: Optional[Union[str, os.PathLike[str]]] = None,
+        deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
         logger: Any = None,
+        log_every_n_steps: Optional[int] = None,
         num_nodes: int = 1,
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
@@ -200,6 +211,7 @@ class Trainer(TrainerAPI):
         enable_progress_bar = not barebones if enable_progress_bar is None else enable_progress_bar
         if debug.batches:  # fast_dev_run: no checkpoint files (Lightning suppresses them)
             enable_checkpointing = False
+        check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
         _int_option("max_steps", max_steps, -1)
         _int_option("max_epochs", max_epochs, -1, none_ok=True)
         _int_option("num_sanity_val_steps", num_sanity_val_steps, -1, none_ok=True)
@@ -239,8 +251,8 @@ class Trainer(TrainerAPI):
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.default_root_dir = os.path.normpath(os.path.expanduser(default_root_dir or os.getcwd()))
         self.deterministic = deterministic
-        if deterministic:
-            torch.use_deterministic_algorithms(True)
+        if deterministic:  # "warn" (Lightning's value): warn instead of raising on a nondeterministic op
+            torch.use_deterministic_algorithms(True, warn_only=deterministic == "warn")
         # None: follow loophooks.spec.set_checks / LOOPHOOKS_CHECKS as they are when each run starts
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
@@ -265,16 +277,32 @@ class Trainer(TrainerAPI):
             device = _device(accelerator, devices)
             self._precision = Precision(precision, device)
             self._strategy = strategy if isinstance(strategy, Strategy) else Strategy(device, self._precision)
-        user = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
-        if enable_progress_bar and ProgressBar.wanted() and not any(isinstance(c, ProgressBar) for c in user):
-            user.append(ProgressBar())
+        user = list(callbacks) if isinstance(callbacks, Sequence) else ([callbacks] if callbacks else [])
+        bars = [c for c in user if isinstance(c, ProgressBar)]
+        if len(bars) > 1:
+            raise ConfigurationError(f"Trainer(callbacks=...) holds {len(bars)} progress bars; give at most one")
+        if bars and not enable_progress_bar:
+            raise ConfigurationError(
+                f"Trainer(enable_progress_bar=False) but callbacks include {type(bars[0]).__name__}; remove one of them"
+            )
+        if enable_progress_bar and not bars:  # Lightning's default bar (plain lines when stdout is not a terminal)
+            user.append(TQDMProgressBar())
+        if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
+            raise ConfigurationError(
+                "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
+                "enable_checkpointing=True"
+            )
         if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in user):
             user.append(ModelCheckpoint())
         _check_state_keys(user)
         self._trainer_callbacks = _reorder(user)
         self.callbacks: list[Any] = list(self._trainer_callbacks)
         self.state = LoopState()
-        self._metrics = Metrics(self)
+        self._metrics = MetricsPublisher(self)  # self.log's store and the metric dicts (engine/_log_publish.py)
+        _int_option("log_every_n_steps", 50 if log_every_n_steps is None else log_every_n_steps, 0)
+        self._metrics.log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
+        self._metrics.loggers = configure_loggers(logger, self.default_root_dir)
+        self._verbose = True
         self.datamodule: Any = None
         self._dispatch: Dispatcher = None  # type: ignore[assignment]
         self._fit_loop = FitLoop(self)
@@ -376,6 +404,35 @@ class Trainer(TrainerAPI):
         return self._metrics.callback_metrics
 
     @property
+    def logged_metrics(self) -> dict[str, torch.Tensor]:
+        return self._metrics.logged_metrics
+
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]:
+        return self._metrics.progress_bar_metrics
+
+    @property
+    def log_every_n_steps(self) -> int:
+        return self._metrics.log_every_n_steps
+
+    @property
+    def loggers(self) -> list[Any]:
+        return self._metrics.loggers
+
+    @loggers.setter
+    def loggers(self, loggers: Optional[list[Any]]) -> None:
+        self._metrics.loggers = list(loggers) if loggers else []
+
+    @property
+    def logger(self) -> Any:
+        """The first logger, or None."""
+        return self._metrics.loggers[0] if self._metrics.loggers else None
+
+    @logger.setter
+    def logger(self, logger: Any) -> None:
+        self._metrics.loggers = [] if logger is None else [logger]
+
+    @property
     def num_training_batches(self) -> Number:
         return self._fit_loop.max_batches
 
@@ -426,8 +483,11 @@ class Trainer(TrainerAPI):
         return self._strategy.node_rank
 
     @property
-    def log_dir(self) -> str:
-        return self.default_root_dir
+    def log_dir(self) -> Optional[str]:
+        """The first logger's directory (Lightning's rule), or ``default_root_dir`` without loggers."""
+        path = run_log_dir(self.loggers, self.default_root_dir)
+        broadcast = getattr(self._strategy, "broadcast", None)  # every process names rank 0's directory
+        return broadcast(path) if broadcast is not None else path
 
     @property
     def estimated_stepping_batches(self) -> Number:
@@ -446,7 +506,7 @@ class Trainer(TrainerAPI):
         train_dataloaders: Any = None,
         val_dataloaders: Any = None,
         datamodule: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
@@ -464,26 +524,32 @@ class Trainer(TrainerAPI):
         self,
         model: Any = None,
         dataloaders: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
+        """Run validation: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
         if _is_datamodule(dataloaders):  # validate(model, dm), as Lightning allows
             dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("validate")
         self._loaders = {"val_dataloader": dataloaders}
+        self._verbose = verbose
         return self._run("validate", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
     def test(
         self,
         model: Any = None,
         dataloaders: Any = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         datamodule: Any = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
+        """Run test: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
         if _is_datamodule(dataloaders):  # test(model, dm), as Lightning allows
             dataloaders, datamodule = None, dataloaders if datamodule is None else _twice("test")
         self._loaders = {"test_dataloader": dataloaders}
+        self._verbose = verbose
         return self._run("test", model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
     def predict(
@@ -492,7 +558,7 @@ class Trainer(TrainerAPI):
         dataloaders: Any = None,
         datamodule: Any = None,
         return_predictions: Optional[bool] = None,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
         if _is_datamodule(dataloaders):  # predict(model, dm), as Lightning allows
@@ -511,13 +577,15 @@ class Trainer(TrainerAPI):
         self._strategy.barrier("Trainer.save_checkpoint")
 
     # --- the frame every entry point runs --------------------------------------------------------------
-    def _run(self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[str], weights_only: bool) -> Any:
+    def _run(
+        self, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[Union[str, os.PathLike[str]]], weights_only: bool
+    ) -> Any:
         if model is None:
             model = self._strategy.module
             if model is None:
                 raise ConfigurationError(f"{fn}: no model given and none from an earlier run")
         self._verify(fn, model, datamodule)
-        ckpt_path = self._resolve_ckpt_path(ckpt_path)
+        ckpt_path = self._resolve_ckpt_path(ckpt_path, fn)
         checkpoint = load_checkpoint(ckpt_path, weights_only=weights_only) if ckpt_path is not None else None
         if fn == "fit" and checkpoint is not None and (
             "optimizer_states" not in checkpoint or "lr_schedulers" not in checkpoint
@@ -564,10 +632,13 @@ class Trainer(TrainerAPI):
             d.module_hook("configure_model")
             if checkpoint is not None:
                 self._restore_model_and_callbacks(checkpoint)
+            self._metrics.reset_results()  # every entry point starts with empty metric dicts (Lightning)
+            self._metrics.reset_metrics()
             self._strategy.model_to_device()
             if fn == "fit":
                 self._configure_optimizers()
                 d.hook("on_fit_start")
+                self._metrics.log_hyperparams(model, datamodule)
                 if checkpoint is not None:
                     self._restore_training_state(checkpoint)
             with anomaly_context(self):  # Trainer(detect_anomaly=True)
@@ -578,7 +649,9 @@ class Trainer(TrainerAPI):
                 d.datamodule_hook("teardown", stage=fn)
             d.callback_hooks("teardown", fn)
             d.module_hook("teardown", stage=fn)
+            self._metrics.finalize("success")
             self._strategy.teardown()
+            self._metrics.teardown()
         except BaseException as exc:
             state.status = "interrupted"
             run_exception_handlers(self, exc)  # engine/_faults.py: all of them run; the original propagates
@@ -588,14 +661,18 @@ class Trainer(TrainerAPI):
         state.stage = None
         return result
 
-    def _resolve_ckpt_path(self, ckpt_path: Optional[str]) -> Optional[str]:
+    def _resolve_ckpt_path(
+        self, ckpt_path: Optional[Union[str, os.PathLike[str]]], fn: str = "fit"
+    ) -> Optional[str]:
         """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
         if ckpt_path not in ("best", "last"):
             return None if ckpt_path is None else os.fspath(ckpt_path)
+        if ckpt_path == "last":  # from disk, as Lightning: a new process finds the last run's last.ckpt
+            from loophooks.engine.callbacks import find_last_checkpoint
+
+            return find_last_checkpoint(self, fn)
         cb = self.checkpoint_callback
-        path = None
-        if cb is not None:
-            path = cb.best_model_path if ckpt_path == "best" else cb.last_model_path
+        path = cb.best_model_path if cb is not None else None
         if not path:
             raise CheckpointError(f'ckpt_path="{ckpt_path}": no checkpoint callback has saved a {ckpt_path} checkpoint')
         return path
@@ -612,7 +689,11 @@ class Trainer(TrainerAPI):
             self._predict_loop = PredictLoop(self)
             return self._predict_loop.run(self._return_predictions)
         self._eval_loop = EvalLoop(self, "validation" if fn == "validate" else "test")
-        return self._eval_loop.run()
+        outputs = self._eval_loop.run()
+        results = [{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in out.items()} for out in outputs]
+        if self._verbose and self.is_global_zero:
+            print_results(results, fn)
+        return results
 
     # --- helpers the loops use -------------------------------------------------------------------------
     def _request_loaders(self, source: str) -> Any:
@@ -698,17 +779,30 @@ class Trainer(TrainerAPI):
         return known
 
     def _check_loader_idx(self, step: str, multi: bool) -> None:
-        if not multi:
-            return
-        fn = getattr(self._strategy.module, step, None)
-        try:
-            params = inspect.signature(fn).parameters if fn is not None else {}
-        except (TypeError, ValueError):
-            return
-        if "dataloader_idx" not in params and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
-            raise ConfigurationError(
-                f"{type(self._strategy.module).__name__}.{step} must accept dataloader_idx: there are several loaders"
-            )
+        """Lightning's check before an evaluation loop, on the step and the model's batch hooks.
+
+        With several loaders each must take ``dataloader_idx`` (or ``*args``); with one, it is not
+        passed, so none may require it (a default, ``dataloader_idx=0``, is fine).
+        """
+        module = self._strategy.module
+        kind = step[: -len("_step")]
+        for name in (step, f"on_{kind}_batch_start", f"on_{kind}_batch_end"):
+            fn = getattr(module, name, None)
+            if fn is None or (name != step and not is_overridden(module, name)):
+                continue
+            try:
+                params = inspect.signature(fn).parameters
+            except (TypeError, ValueError):
+                continue
+            idx = params.get("dataloader_idx")
+            owner = f"{type(module).__name__}.{name}"
+            if multi and idx is None and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
+                raise ConfigurationError(f"{owner} must accept dataloader_idx: there are several loaders")
+            if not multi and idx is not None and idx.default is idx.empty:
+                raise ConfigurationError(
+                    f"{owner} requires dataloader_idx, which the loop passes only when there are several"
+                    " loaders; there is one: give it a default (`dataloader_idx: int = 0`) or leave it out"
+                )
 
     # --- setup -----------------------------------------------------------------------------------------
     def _verify(self, fn: Stage, model: Any, datamodule: Any) -> None:
@@ -863,7 +957,14 @@ class Trainer(TrainerAPI):
                 int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng")
             )
         else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
-            point = read_lightning_loops(checkpoint, self.ckpt_path)
+            try:
+                point = read_lightning_loops(checkpoint, self.ckpt_path)
+            except CheckpointError:
+                raise
+            except Exception as exc:  # counters of the wrong type in a damaged file
+                raise CheckpointError(
+                    f"checkpoint {self.ckpt_path!r}: Lightning loop state cannot be read: {type(exc).__name__}: {exc}"
+                ) from exc
             state.epoch = point.epoch
             state.global_step = point.global_step
             state.total_batch_idx = point.total_batch_idx
@@ -889,8 +990,20 @@ class Trainer(TrainerAPI):
                 raise CheckpointError(
                     f"checkpoint {self.ckpt_path!r}: optimizer state {i} does not fit {type(opt).__name__}: {exc}"
                 ) from exc
-        for config, sched_state in zip(self._strategy.lr_scheduler_configs, checkpoint["lr_schedulers"]):
-            config.scheduler.load_state_dict(sched_state)
+        configs = self._strategy.lr_scheduler_configs
+        if len(checkpoint["lr_schedulers"]) != len(configs):
+            raise CheckpointError(
+                f"checkpoint {self.ckpt_path!r} has {len(checkpoint['lr_schedulers'])} scheduler states; "
+                f"configure_optimizers returned {len(configs)} schedulers"
+            )
+        for i, (config, sched_state) in enumerate(zip(configs, checkpoint["lr_schedulers"])):
+            try:
+                config.scheduler.load_state_dict(sched_state)
+            except Exception as exc:  # a state of another scheduler type, or a damaged one
+                raise CheckpointError(
+                    f"checkpoint {self.ckpt_path!r}: scheduler state {i} does not fit "
+                    f"{type(config.scheduler).__name__}: {type(exc).__name__}: {exc}"
+                ) from exc
 
 
 def _is_datamodule(obj: Any) -> bool:

@@ -41,8 +41,13 @@ from loophooks.spec._protocols import (
     TrainingStep,
     ValidationStep,
 )
+from loophooks.spec._optimizer_config import (
+    LRSchedulerConfigType,
+    OptimizerLRSchedulerConfig,
+    UntypedOptimizerConfig,
+)
 from loophooks.spec._order import BATCH_SIZE, FEATURES, OUTPUTS, STATE_FREE_HOOKS, expected_calls
-from loophooks.spec._rules import RULES, Rule, core_violations
+from loophooks.spec._rules import RULES, Rule, core_violations, shape_differences
 from loophooks.spec._scenario import Fault, Resume, Scenario, Stage
 from loophooks.spec._signatures import (
     HookSignatureError,
@@ -68,6 +73,7 @@ from loophooks.spec._table import (
     Hook,
     OptimizerLRScheduler,
     Param,
+    Passed,
 )
 from loophooks.spec._trace import ANY, Call, GradMode, Target
 from loophooks.spec._transfer import move_data_to_device
@@ -82,6 +88,7 @@ __all__ = [
     "RULES",
     "Rule",
     "core_violations",
+    "shape_differences",
     "STATE_FREE_HOOKS",
     "expected_calls",
     "CALLBACK_HOOKS",
@@ -93,6 +100,9 @@ __all__ = [
     "STEP_OUTPUT",
     "TRAIN_DATALOADERS",
     "OptimizerLRScheduler",
+    "OptimizerLRSchedulerConfig",
+    "LRSchedulerConfigType",
+    "UntypedOptimizerConfig",
     "BatchHooks",
     "BatchTransferHooks",
     "Call",
@@ -118,6 +128,7 @@ __all__ = [
     "OptimizationHooks",
     "OptimizationMethods",
     "Param",
+    "Passed",
     "PredictStep",
     "Resume",
     "Scenario",

@@ -27,6 +27,7 @@ from loophooks.spec._render import render_hint
 from loophooks.spec._table import Hook, Param
 
 __all__ = [
+    "RETURN_HINTS",
     "HookContractError",
     "check_args",
     "check_return",
@@ -62,6 +63,17 @@ def set_checks(enabled: bool) -> None:
     _enabled = bool(enabled)
 
 
+RETURN_HINTS: Final[dict[str, str]] = {
+    # `-> int | None` is the annotation (Lightning's) and True is an int, so no type catches `return True`
+    # or `return 1`: the error says what to write instead.
+    "on_train_batch_start": (
+        "return None to go on, or -1 to end this epoch's training; to skip only this batch, return None from"
+        " training_step (annotate the override `-> Literal[-1] | None` to have a type checker catch this)"
+    ),
+}
+"""What to write instead, for the returned values people get wrong; appended to the error."""
+
+
 class HookContractError(TypeError):
     """A hook was called with, or returned, a value the spec does not allow.
 
@@ -78,6 +90,8 @@ class HookContractError(TypeError):
         got = f"{type(received).__name__} {_short_repr(received)}"
         if parameter == "return":
             message = f"{where} returned {got}; the spec expects {expected}"
+            if hook in RETURN_HINTS:
+                message += f": {RETURN_HINTS[hook]}"
         else:
             message = f"{where}: argument `{parameter}` expected {expected}, received {got}"
         super().__init__(message)

@@ -507,7 +507,8 @@ def _evaluate(w: _Writer, stage: str, *, in_fit: bool, sanity: bool = False) -> 
                 w.both(f"on_{stage}_batch_end", outputs=_STEP_OUTPUT, batch=w.batch, batch_idx=batch_idx, **extra)
         w.both(f"on_{stage}_epoch_end")
         w.both(f"on_{stage}_end")
-        w.module(f"on_{stage}_model_train")
+        if s.mode_hooks:  # override_only: without an override the trainer restores the modes itself
+            w.module(f"on_{stage}_model_train")
         w.training = True
     finally:
         w.grad = outer_grad

@@ -9,6 +9,9 @@ implement every hook.
 
 The docstrings are normative. *Must*, *should* and *may* apply to the trainer
 (the framework calling the hook) unless they name the user's implementation.
+They say what a hook receives, may return and may rely on; *when* it runs
+relative to other hooks is written once, in ``spec/ORDER.md`` (as code,
+``expected_calls``), and a docstring names the section rather than restating it.
 "Fit's validation" means validation run inside ``fit`` (the sanity check
 included), "eval mode" means ``model.training is False``.
 
@@ -91,12 +94,11 @@ class StageHooks(Protocol):
     """The brackets around each entry point and around training inside fit."""
 
     def on_fit_start(self) -> None:
-        """Called once at the very beginning of ``fit``, on every process.
+        """Called once at the beginning of ``fit``, on every process (when: ORDER.md, *Every entry point*).
 
-        Runs after ``setup("fit")``, ``configure_model`` and ``configure_optimizers``
-        (so the optimizers exist), and after a checkpoint given as ``ckpt_path`` has
-        been loaded into the model, but before the training counters are restored
-        and before the sanity check. The model is in train mode.
+        The optimizers exist; a checkpoint given as ``ckpt_path`` has been loaded into
+        the model, but the training counters still read 0 (they are restored after
+        this hook, ORDER.md *Checkpoints*). The model is in train mode.
         """
         return None
 
@@ -222,7 +224,7 @@ class EvalModeHooks(Protocol):
         cast(torch.nn.Module, self).zero_grad(set_to_none=True)
 
     def on_validation_model_eval(self) -> None:
-        """Called at the start of every validation run, before ``on_validation_start``; puts the model in eval mode.
+        """Called at the start of every validation run (ORDER.md, *Validation inside fit*); puts the model in eval mode.
 
         The trainer must remember each submodule's ``training`` flag before this hook
         so that it can restore exactly those flags afterwards: a submodule the user
@@ -232,7 +234,7 @@ class EvalModeHooks(Protocol):
         _loop_model(self).eval()
 
     def on_validation_model_train(self) -> None:
-        """Called at the end of a validation run, after ``on_validation_end``, only if the model overrides it.
+        """Called at the end of a validation run (ORDER.md, *Validation inside fit*), only if the model overrides it.
 
         When it is not overridden the trainer restores each submodule's remembered
         ``training`` flag itself (Lightning #20177), which this default cannot do:
@@ -242,11 +244,11 @@ class EvalModeHooks(Protocol):
         _loop_model(self).train()
 
     def on_test_model_eval(self) -> None:
-        """Called at the start of ``test``, before ``on_test_start``; puts the model in eval mode."""
+        """Called at the start of ``test`` (ORDER.md, *validate and test*); puts the model in eval mode."""
         _loop_model(self).eval()
 
     def on_test_model_train(self) -> None:
-        """Called at the end of ``test``, after ``on_test_end``, only if the model overrides it.
+        """Called at the end of ``test`` (ORDER.md, *validate and test*), only if the model overrides it.
 
         As ``on_validation_model_train``: otherwise the trainer restores the
         remembered flags.
@@ -254,7 +256,7 @@ class EvalModeHooks(Protocol):
         _loop_model(self).train()
 
     def on_predict_model_eval(self) -> None:
-        """Called at the start of ``predict``, before ``on_predict_start``; puts the model in eval mode.
+        """Called at the start of ``predict`` (ORDER.md, *predict*); puts the model in eval mode.
 
         There is no ``on_predict_model_train``: the trainer restores the remembered
         flags after predicting.
@@ -305,14 +307,16 @@ class EpochHooks(Protocol):
 
 @runtime_checkable
 class OptimizationHooks(Protocol):
-    """The points of an automatic optimization step where user code may look in."""
+    """The points of an automatic optimization step where user code may look in.
+
+    When each runs, and how often under ``accumulate_grad_batches``: ORDER.md,
+    *Automatic optimisation* and *Manual optimisation*.
+    """
 
     def on_before_zero_grad(self, optimizer: Optimizer) -> None:
-        """Called just before ``optimizer_zero_grad``, once for every batch that zeroes gradients.
+        """Called before the gradients are zeroed, once for every batch that zeroes them.
 
-        Under automatic optimization the gradients are zeroed at the first batch of
-        each accumulation window, before ``training_step``'s backward; the weights
-        seen here are those after the previous optimizer step.
+        The weights seen here are those after the previous optimizer step.
         """
         return None
 
@@ -326,7 +330,7 @@ class OptimizationHooks(Protocol):
         return None
 
     def on_after_backward(self) -> None:
-        """Called just after ``backward``, before any optimizer step.
+        """Called just after ``backward``.
 
         Under ``16-mixed`` with a gradient scaler the gradients here are still scaled
         (Lightning #4151); read unscaled gradients in ``on_before_optimizer_step``.
@@ -337,11 +341,12 @@ class OptimizationHooks(Protocol):
         return None
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
-        """Called before the optimizer steps, once the accumulation window is complete.
+        """Called before the optimizer updates the parameters, once per accumulation window.
 
-        The gradients are accumulated, unscaled (under AMP), averaged over processes
-        (under data parallelism), and not yet clipped: ``configure_gradient_clipping``
-        runs after this hook (Lightning #10248).
+        The gradients exist and are finite for every trainable parameter that took
+        part in the loss; they are accumulated over the window, unscaled (under
+        AMP), averaged over processes (under data parallelism), and not yet clipped
+        (Lightning #10248). The update that follows must change the parameters.
         """
         return None
 
@@ -392,11 +397,10 @@ class DataPreparationHooks(Protocol):
         return None
 
     def setup(self, stage: str) -> None:
-        """Called on every process at the beginning of an entry point, after ``prepare_data``.
+        """Called on every process at the beginning of an entry point (ORDER.md, *Every entry point*).
 
-        ``stage`` is ``"fit"``, ``"validate"``, ``"test"`` or ``"predict"``. The
-        datamodule's ``setup`` runs first, then the callbacks', then the model's. A
-        good place to build layers that depend on the data.
+        ``stage`` is ``"fit"``, ``"validate"``, ``"test"`` or ``"predict"``. A good
+        place to build layers that depend on the data.
         """
         return None
 
@@ -440,8 +444,8 @@ class DataLoaderHooks(Protocol):
 
 @runtime_checkable
 class BatchTransferHooks(Protocol):
-    """Every batch goes through, in order: ``on_before_batch_transfer``, ``transfer_batch_to_device``,
-    ``on_after_batch_transfer``; then the batch-start hook sees the result.
+    """The three hooks every batch goes through before its batch-start hook sees it
+    (their order: ORDER.md, ``transfer(batch, i)`` under *Reading the pseudocode*).
 
     Each must return the batch (``None`` is a contract violation). They run in
     every loop, the sanity check included; ``dataloader_idx`` is always passed
@@ -489,18 +493,17 @@ class CheckpointHooks(Protocol):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Called when a checkpoint given as ``ckpt_path`` is restored, with the loaded dict.
 
-        The model's hook runs first, then the callbacks' (the one exception to
-        callbacks-first, as in Lightning). It runs before the model's weights are
-        loaded from ``checkpoint["state_dict"]`` and before ``on_fit_start``; the
-        trainer restores epoch, step, optimizer, scheduler and scaler state itself,
-        after ``on_fit_start`` (Lightning #7535).
+        When, and why the model hears it before the callbacks: ORDER.md,
+        *Checkpoints*. The model's weights are not yet loaded from
+        ``checkpoint["state_dict"]``; the trainer restores epoch, step, optimizer,
+        scheduler and scaler state itself, later (Lightning #7535).
         """
         return None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Called when a checkpoint is about to be written, with the complete dict; may add keys.
 
-        Callbacks' hooks run first, then the model's. The dict already holds
+        When: ORDER.md, *Checkpoints*. The dict already holds
         ``epoch``, ``global_step``, ``state_dict``, ``loops``, ``optimizer_states``,
         ``lr_schedulers`` and ``callbacks``.
         """
@@ -587,11 +590,12 @@ class ConfigureCallbacks(Protocol):
 class OptimizationMethods(Protocol):
     """The steps of automatic optimization, each overridable.
 
-    For every batch under automatic optimization, in order: ``on_before_zero_grad``
-    and ``optimizer_zero_grad`` (first batch of an accumulation window),
-    ``training_step``, ``on_before_backward``, ``backward``, ``on_after_backward``;
-    then, when the window is complete: ``on_before_optimizer_step``,
-    ``configure_gradient_clipping``, ``optimizer_step``.
+    Their order is ORDER.md's *Automatic optimisation*: in a batch that steps, the
+    trainer calls ``optimizer_step`` with a closure, and ``training_step``, the
+    zeroing, the backward hooks, ``on_before_optimizer_step`` and
+    ``configure_gradient_clipping`` all run inside that call, before the
+    parameters are updated; a batch that only accumulates runs the closure's part
+    on its own. (``expected_calls`` is the same order as code.)
     """
 
     def backward(self, loss: Tensor) -> None:
@@ -614,7 +618,7 @@ class OptimizationMethods(Protocol):
         optimizer.step(closure=optimizer_closure)
 
     def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: Optimizer) -> None:
-        """Zeroes ``optimizer``'s gradients, at the first batch of each accumulation window."""
+        """Zeroes ``optimizer``'s gradients, once per accumulation window (ORDER.md, *Automatic optimisation*)."""
         optimizer.zero_grad()
 
     def lr_scheduler_step(self, scheduler: Any, metric: Optional[Any]) -> None:
@@ -630,7 +634,7 @@ class OptimizationMethods(Protocol):
         gradient_clip_val: Optional[Union[int, float]] = None,
         gradient_clip_algorithm: Optional[str] = None,
     ) -> None:
-        """Clips the gradients of ``optimizer``'s parameters, after ``on_before_optimizer_step``.
+        """Clips the gradients of ``optimizer``'s parameters before the update.
 
         Called at every optimizer step, with the trainer's ``gradient_clip_val``
         and ``gradient_clip_algorithm`` (``"norm"``, the default, or ``"value"``);
@@ -655,20 +659,18 @@ class OptimizationMethods(Protocol):
 class Callback(Protocol):
     """The hooks of a callback.
 
-    For an event that both have, a callback's hook runs before the model's, and
-    callbacks run in the trainer's order (model-returned callbacks after the
-    trainer's, checkpoint callbacks last). The exceptions: ``on_load_checkpoint``
-    runs the model's first; ``setup`` and ``teardown`` run the datamodule's before
-    the callbacks'. ``trainer`` is the trainer,
-    ``pl_module`` the user's model (the name is Lightning's).
+    Who hears an event first (callbacks before the model, with one exception) and
+    the callbacks' own order: ORDER.md, *Reading the pseudocode* and *Every entry
+    point*. ``trainer`` is the trainer, ``pl_module`` the user's model (the name is
+    Lightning's).
     """
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        """At the beginning of every entry point, after the datamodule's ``setup`` and before the model's."""
+        """At the beginning of every entry point (ORDER.md, *Every entry point*)."""
         return None
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        """At the end of every entry point, after the datamodule's ``teardown`` and before the model's."""
+        """At the end of every entry point that did not raise (ORDER.md, *Every entry point*)."""
         return None
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
@@ -816,7 +818,8 @@ class Callback(Protocol):
         return None
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        """When an entry point is interrupted by ``exception``, before ``teardown``; the exception then propagates."""
+        """When an entry point is interrupted by ``exception``; nothing else runs after it, ``teardown``
+        included, and the exception then propagates (ORDER.md, *Exceptions*)."""
         return None
 
     def state_dict(self) -> dict[str, Any]:

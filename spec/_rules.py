@@ -23,7 +23,7 @@ from loophooks.spec._scenario import Scenario
 from loophooks.spec._shape import Batch, Epoch, EvalRun, RunShape, run_bounds, shape
 from loophooks.spec._trace import Call
 
-__all__ = ["RULES", "Rule", "core_violations"]
+__all__ = ["RULES", "Rule", "core_violations", "shape_differences"]
 
 Trace = Sequence[Call]
 
@@ -472,14 +472,6 @@ def _label(run: RunShape, n: int) -> str:
     return f"resumed run's epoch {n}" if run.resumed else f"epoch {n}"
 
 
-def _paired(trace: Trace, scenario: Scenario) -> list[tuple[RunShape, RunShape]] | None:
-    expected = _expected_shape(scenario)
-    if expected is None:
-        return None
-    actual = shape(trace, fault=scenario.fault is not None)
-    return list(zip(actual, expected))
-
-
 def _compared_batches(run: RunShape, epoch: Epoch, last: bool) -> list[Batch]:
     """An epoch's batches, less the one that raised (its steps were cut short)."""
     if run.raised and last and epoch.batches:
@@ -487,16 +479,12 @@ def _compared_batches(run: RunShape, epoch: Epoch, last: bool) -> list[Batch]:
     return epoch.batches
 
 
-def _runs_and_epochs(trace: Trace, scenario: Scenario) -> list[str]:
+def _epoch_diffs(actual: list[RunShape], expected: list[RunShape], scenario: Scenario) -> list[str]:
     """A trace has the spec's entry-point runs; a fit has the epochs ``max_epochs``
     and ``max_steps`` allow, each with the batches ``limit_train_batches`` (and a -1
     from ``on_train_batch_start``) leave, between ``on_train_epoch_start`` and
     ``on_train_epoch_end``."""
     problems: list[str] = []
-    expected = _expected_shape(scenario)
-    if expected is None:
-        return []
-    actual = shape(trace, fault=scenario.fault is not None)
     if len(actual) != len(expected) and not (actual and actual[-1].raised):
         problems.append(f"epochs: the trace holds {len(actual)} entry-point run(s), expected {len(expected)}")
     limits = _settings(scenario, "train_batches", "limit_train_batches", "max_epochs", "max_steps")
@@ -528,16 +516,20 @@ def _runs_and_epochs(trace: Trace, scenario: Scenario) -> list[str]:
 
 
 def _span(indexes: Sequence[int | None]) -> str:
-    if indexes and all(isinstance(i, int) for i in indexes) and list(indexes) == list(range(indexes[0], indexes[0] + len(indexes))):  # type: ignore[arg-type,operator]
-        return f"{indexes[0]}..{indexes[-1]} ({len(indexes)})" if len(indexes) > 1 else f"[{indexes[0]}]"
-    return str(list(indexes))
+    """Batch indexes for a message, without square brackets (those mark trace indexes)."""
+    if not indexes:
+        return "none"
+    ints = [i for i in indexes if isinstance(i, int)]
+    if len(ints) == len(indexes) > 2 and ints == list(range(ints[0], ints[0] + len(ints))):
+        return f"{ints[0]}..{ints[-1]} ({len(ints)})"
+    return ", ".join(str(i) for i in indexes)
 
 
-def _batch_pairs_of(trace: Trace, scenario: Scenario) -> list[tuple[RunShape, int, Batch, Batch, Epoch]]:
+def _batch_pairs_of(actual: list[RunShape], expected: list[RunShape]) -> list[tuple[RunShape, int, Batch, Batch, Epoch]]:
     """Each training batch of the trace with the spec's batch at the same place
     (same run, same epoch, same ``batch_idx``)."""
     out: list[tuple[RunShape, int, Batch, Batch, Epoch]] = []
-    for run, want in _paired(trace, scenario) or []:
+    for run, want in zip(actual, expected):
         got_epochs, want_epochs = _epochs_of(run), _epochs_of(want)
         for n, (got, exp) in enumerate(zip(got_epochs, want_epochs)):
             last = n == len(got_epochs) - 1
@@ -558,13 +550,13 @@ _OPTIMIZER_HOOKS: Final = (
 )
 
 
-def _optimizer_cadence(trace: Trace, scenario: Scenario) -> list[str]:
+def _optimizer_diffs(actual: list[RunShape], expected: list[RunShape], scenario: Scenario) -> list[str]:
     """Each training batch runs one ``training_step`` and one backward; gradients are
     zeroed in the first batch of each accumulation window and the optimizer steps
     in its last (``accumulate_grad_batches``; the epoch's last batch closes a
     window), once each."""
     problems: list[str] = []
-    for run, n, got, exp, epoch in _batch_pairs_of(trace, scenario):
+    for run, n, got, exp, epoch in _batch_pairs_of(actual, expected):
         for hook in _OPTIMIZER_HOOKS:
             have, want = got.counts[hook], exp.counts[hook]
             if have != want:
@@ -572,7 +564,7 @@ def _optimizer_cadence(trace: Trace, scenario: Scenario) -> list[str]:
                 problems.append(
                     f"optimizer-cadence: {_label(run, n)}, batch {got.batch_idx} [{got.start}]: {hook} ran "
                     f"{have} time(s), expected {want} (accumulate_grad_batches={scenario.accumulate_grad_batches}: "
-                    f"the spec runs it in batches {where} of this epoch)"
+                    f"the spec runs it in batches {_span(where)} of this epoch)"
                 )
                 break
         if len(problems) >= _MAX_REPORTED:
@@ -580,18 +572,18 @@ def _optimizer_cadence(trace: Trace, scenario: Scenario) -> list[str]:
     return problems
 
 
-def _scheduler_cadence(trace: Trace, scenario: Scenario) -> list[str]:
+def _scheduler_diffs(actual: list[RunShape], expected: list[RunShape], scenario: Scenario) -> list[str]:
     """A per-step scheduler steps once in each batch where the optimizer stepped; a
     per-epoch one once, in the epoch's last batch (the -1 batch included)."""
     problems: list[str] = []
-    for run, n, got, exp, epoch in _batch_pairs_of(trace, scenario):
+    for run, n, got, exp, epoch in _batch_pairs_of(actual, expected):
         have, want = got.counts["lr_scheduler_step"], exp.counts["lr_scheduler_step"]
         if have != want:
             where = [b.batch_idx for b in epoch.batches if b.counts["lr_scheduler_step"]]
             problems.append(
                 f"scheduler-cadence: {_label(run, n)}, batch {got.batch_idx} [{got.start}]: lr_scheduler_step ran "
                 f"{have} time(s), expected {want} (interval={scenario.lr_scheduler!r}: the spec steps it in batches "
-                f"{where} of this epoch)"
+                f"{_span(where)} of this epoch)"
             )
             if len(problems) >= _MAX_REPORTED:
                 break
@@ -602,7 +594,7 @@ def _eval_counts(runs: Sequence[EvalRun]) -> list[list[int]]:
     return [ev.counts() for ev in runs]
 
 
-def _validation_cadence(trace: Trace, scenario: Scenario) -> list[str]:
+def _validation_diffs(actual: list[RunShape], expected: list[RunShape], scenario: Scenario) -> list[str]:
     """Validation in fit runs after the batches ``val_check_interval`` and
     ``check_val_every_n_epoch`` select, each run with the batches
     ``limit_val_batches`` leaves per loader; the sanity check runs
@@ -612,7 +604,7 @@ def _validation_cadence(trace: Trace, scenario: Scenario) -> list[str]:
     problems: list[str] = []
     cadence = _settings(scenario, "val_check_interval", "check_val_every_n_epoch")
     sizes = _settings(scenario, "val_batches", "limit_val_batches")
-    for run, want in _paired(trace, scenario) or []:
+    for run, want in zip(actual, expected):
         got_sanity, want_sanity = _eval_counts(run.sanity), _eval_counts(want.sanity)
         if got_sanity != want_sanity and not (run.resumed and (not got_sanity or not want_sanity)):
             at = f" [{run.sanity[0].start}]" if run.sanity else ""
@@ -633,8 +625,8 @@ def _validation_cadence(trace: Trace, scenario: Scenario) -> list[str]:
                 )
             if got_after != exp_after:
                 problems.append(
-                    f"validation-cadence: {_label(run, n)} validated after batches {got_after}, expected after "
-                    f"{exp_after} ({cadence})"
+                    f"validation-cadence: {_label(run, n)} validated after batches: {_span(got_after)}, expected "
+                    f"after: {_span(exp_after)} ({cadence})"
                 )
                 continue
             for g, e in zip(got_b, exp_b):
@@ -701,6 +693,35 @@ def _loader_source(trace: Trace, scenario: Scenario) -> list[str]:
     return problems
 
 
+
+_Diff = Callable[[list[RunShape], list[RunShape], Scenario], list[str]]
+
+
+def _against_spec(diff: _Diff) -> Callable[[Trace, Scenario], list[str]]:
+    """A core rule from a shape comparison: the trace's shape against the spec's for the scenario."""
+
+    def check(trace: Trace, scenario: Scenario) -> list[str]:
+        expected = _expected_shape(scenario)
+        if expected is None:
+            return []
+        return diff(shape(trace, fault=scenario.fault is not None), expected, scenario)
+
+    check.__doc__ = diff.__doc__
+    check.__name__ = diff.__name__
+    return check
+
+
+_SHAPE_DIFFS: Final[tuple[_Diff, ...]] = (_epoch_diffs, _optimizer_diffs, _scheduler_diffs, _validation_diffs)
+
+
+def shape_differences(actual: Sequence[Call], expected: Sequence[Call], scenario: Scenario) -> list[str]:
+    """How ``actual`` differs from ``expected`` (both traces of ``scenario``) in runs,
+    epochs, batches, optimizer and scheduler steps and validation runs, loop by loop:
+    ``"validation-cadence: validation [212] after epoch 0, batch 3 ran 3 batches, expected 2 ..."``."""
+    fault = scenario.fault is not None
+    a, e = shape(actual, fault=fault), shape(expected, fault=fault)
+    return [problem for diff in _SHAPE_DIFFS for problem in diff(a, e, scenario)]
+
 RULES: Final[tuple[Rule, ...]] = (
     Rule("brackets", "start/end hooks nest like parentheses", _brackets),
     Rule("setup-first", "setup precedes data, steps and optimizers; teardown follows them", _setup_first),
@@ -714,11 +735,15 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("exception-ends", "after on_exception nothing else runs", _exception_ends),
     Rule("containment", "validation inside a training epoch or the sanity check; hooks inside setup..teardown", _containment),
     Rule("teardown", "every run that did not raise ends with teardown", _teardown),
-    Rule("epochs", "the runs, epochs and batches the settings allow", _runs_and_epochs),
-    Rule("optimizer-cadence", "zeroing and stepping once per accumulation window", _optimizer_cadence),
-    Rule("scheduler-cadence", "lr_scheduler_step per optimizer step or per epoch", _scheduler_cadence),
-    Rule("validation-cadence", "validation when due, with the batches the limits allow; the sanity batches", _validation_cadence),
     Rule("loader-source", "dataloader_idx and batch_idx name the batch's real loader and position", _loader_source),
+    Rule("epochs", "the runs, epochs and batches the settings allow", _against_spec(_epoch_diffs)),
+    Rule("optimizer-cadence", "zeroing and stepping once per accumulation window", _against_spec(_optimizer_diffs)),
+    Rule("scheduler-cadence", "lr_scheduler_step per optimizer step or per epoch", _against_spec(_scheduler_diffs)),
+    Rule(
+        "validation-cadence",
+        "validation when due, with the batches the limits allow; the sanity batches",
+        _against_spec(_validation_diffs),
+    ),
 )
 """Every core rule, in the order :func:`core_violations` reports them."""
 

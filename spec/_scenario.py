@@ -90,6 +90,8 @@ class Scenario:
     skip_epoch_at: tuple[int, int] | None = None  # (epoch, batch): on_train_batch_start returns -1
     callbacks: int = 1
     model_callbacks: int = 0  # callbacks returned by configure_callbacks
+    mode_hooks: bool = True  # the model overrides on_validation_model_train / on_test_model_train
+    frozen_submodule: bool = False  # a submodule kept in eval mode, without gradients
     # events
     resume: Resume | None = None
     fault: Fault | None = None

@@ -6,9 +6,11 @@ defines (overrides) is compared with the table:
 
 - the loop calls hooks positionally with the spec's arguments, so an
   implementation must accept each required spec parameter in its position (or
-  take ``*args``), and must not require more; leaving out a parameter the spec
-  gives a default (``dataloader_idx=0``) is allowed, as the loop passes it only
-  when there are several loaders. These are errors (:class:`HookSignatureError`).
+  take ``*args``), and must not require more; leaving out a parameter the loop
+  does not always pass is allowed (``Param.passed``): ``dataloader_idx``, passed
+  only when there are several loaders, and a step's ``batch_idx``, passed only
+  when the step declares it (``training_step(self, batch)``, as in Lightning).
+  These are errors (:class:`HookSignatureError`).
 - a parameter in the right position under another name still works, but reads as
   a mistake: a warning (:class:`HookSignatureWarning`).
 - a method whose name is a near miss of a hook (``on_train_batch_begin``,
@@ -212,7 +214,8 @@ def _check_signature(obj: object, cls_name: str, hook: Hook) -> None:
     found = f"`{cls_name}.{hook.name}({_render_params(params)}){_render_return(sig)}`"
 
     for expected in hook.params[len(positional) :]:
-        if expected.required and not var_args:
+        # A parameter the loop does not always pass (a step's batch_idx, dataloader_idx) may be left out.
+        if expected.required and not expected.omittable and not var_args:
             raise HookSignatureError(f"{found} does not take the required parameter `{expected.name}` of {spec}")
     extra = [
         p for p in positional[len(hook.params) :] if p.default is p.empty

@@ -22,9 +22,9 @@ import torch
 from beartype.vale import Is
 from torch import Tensor
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 from typing_extensions import Annotated, final
 
+from loophooks.spec._optimizer_config import OPTIMIZER_FORMS_AT_RUNTIME, OptimizerLRScheduler
 from loophooks.spec._scenario import Stage
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "TRAIN_DATALOADERS",
     "OptimizerLRScheduler",
     "HOOKS",
+    "Passed",
     "SEED_HOOKS",
     "STEP_OUTPUT",
     "Group",
@@ -59,18 +60,6 @@ TRAIN_DATALOADERS = Iterable[Any]
 EVAL_DATALOADERS = Iterable[Any]
 """What the evaluation dataloader hooks return: an iterable, or a list or dict of them (several loaders)."""
 
-OptimizerLRScheduler = Union[
-    Optimizer,
-    Sequence[Optimizer],
-    tuple[Sequence[Optimizer], Sequence[Union[LRScheduler, Mapping[str, Any]]]],
-    Mapping[str, Any],
-    Sequence[Mapping[str, Any]],
-    None,
-]
-"""What ``configure_optimizers`` returns: an optimizer, several, (optimizers, schedulers), or the dict forms
-``{"optimizer": ..., "lr_scheduler": scheduler or {"scheduler": ..., "interval": ..., "frequency": ...,
-"monitor": ...}}`` alone or in a list; ``None`` for no optimization."""
-
 ALL_STAGES: Final[frozenset[Stage]] = frozenset({"fit", "validate", "test", "predict"})
 
 
@@ -86,14 +75,31 @@ class _Empty:
 _REQUIRED: Final = _Empty()
 
 
+Passed = Literal["always", "several_loaders", "if_declared"]
+"""When the loop passes a parameter.
+
+``always``: on every call. ``several_loaders``: only when the stage has more than
+one dataloader (``dataloader_idx`` of the evaluation hooks and steps); an
+implementation may leave it out, or declare it with a default. ``if_declared``:
+only when the implementation declares it (a step's ``batch_idx``: Lightning passes
+it when the step takes a second positional parameter, or ``*args``).
+
+The static signatures (the Protocols' stubs) follow from this: a ``several_loaders``
+parameter is left out, so an override with or without it is compatible; from an
+``if_declared`` parameter on, the signature ends in ``*args: Any, **kwargs: Any``,
+the only form both ``(self, batch)`` and ``(self, batch, batch_idx)`` override.
+"""
+
+
 @final
 @dataclass(frozen=True)
 class Param:
-    """One parameter of a hook: its name, its annotation and its default, if any."""
+    """One parameter of a hook: its name, its annotation, its default if any, and when the loop passes it."""
 
     name: str
     annotation: Any
     default: Any = _REQUIRED
+    passed: Passed = "always"
 
     empty: ClassVar[Any] = _REQUIRED
     """The ``default`` of a parameter that has none."""
@@ -101,6 +107,11 @@ class Param:
     @property
     def required(self) -> bool:
         return self.default is _REQUIRED
+
+    @property
+    def omittable(self) -> bool:
+        """Whether an implementation may leave this parameter out (it is not passed on every call)."""
+        return self.passed != "always"
 
 
 @final
@@ -140,7 +151,8 @@ class Hook:
 # Parameters used by many hooks.
 _BATCH = Param("batch", Any)
 _BATCH_IDX = Param("batch_idx", int)
-_LOADER_IDX = Param("dataloader_idx", int, 0)
+_LOADER_IDX = Param("dataloader_idx", int, 0, passed="several_loaders")
+_STEP_BATCH_IDX = Param("batch_idx", int, passed="if_declared")
 _LOADER_IDX_REQ = Param("dataloader_idx", int)
 _OUTPUTS = Param("outputs", STEP_OUTPUT)
 _OPTIMIZER = Param("optimizer", Optimizer)
@@ -365,7 +377,7 @@ def _table() -> tuple[Hook, ...]:
         Hook(
             "training_step",
             "step",
-            (_BATCH, _BATCH_IDX),
+            (_BATCH, _STEP_BATCH_IDX),
             returns=STEP_OUTPUT,
             stages=_FIT,
             summary="Computes the loss of one training batch.",
@@ -373,7 +385,7 @@ def _table() -> tuple[Hook, ...]:
         Hook(
             "validation_step",
             "step",
-            (_BATCH, _BATCH_IDX, _LOADER_IDX),
+            (_BATCH, _STEP_BATCH_IDX, _LOADER_IDX),
             returns=STEP_OUTPUT,
             stages=_VAL,
             summary="Evaluates one validation batch.",
@@ -381,7 +393,7 @@ def _table() -> tuple[Hook, ...]:
         Hook(
             "test_step",
             "step",
-            (_BATCH, _BATCH_IDX, _LOADER_IDX),
+            (_BATCH, _STEP_BATCH_IDX, _LOADER_IDX),
             returns=STEP_OUTPUT,
             stages=_TEST,
             summary="Evaluates one test batch.",
@@ -389,7 +401,7 @@ def _table() -> tuple[Hook, ...]:
         Hook(
             "predict_step",
             "step",
-            (_BATCH, _BATCH_IDX, _LOADER_IDX),
+            (_BATCH, _STEP_BATCH_IDX, _LOADER_IDX),
             returns=Any,
             stages=_PREDICT,
             summary="Predicts one batch.",
@@ -398,6 +410,7 @@ def _table() -> tuple[Hook, ...]:
             "configure_optimizers",
             "optimization",
             returns=OptimizerLRScheduler,
+            contract=OPTIMIZER_FORMS_AT_RUNTIME,
             stages=_FIT,
             summary="The optimizers and learning-rate schedulers, in one of the documented forms.",
         ),

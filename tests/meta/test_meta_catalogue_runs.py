@@ -32,6 +32,15 @@ def test_lightning_conforms_but_for_the_declared_deviations() -> None:
     assert deviations == {"resume-last-batch-cpu", "resume-max-steps-cpu"}
 
 
+@pytest.mark.lightning
+def test_lightning_keeps_every_core_rule_on_every_case() -> None:
+    # the core rules only state what Lightning itself does: no case may need a deviation at core
+    pytest.importorskip("pytorch_lightning")
+    report = check("lightning", devices=["cpu"], level="core")
+    assert report.ok, report.table()
+    assert report.totals()["passed"] == len(report.results)
+
+
 def test_the_shipped_lightning_deviations_cite_the_spec() -> None:
     path = builtin_deviations("lightning")
     assert path is not None and path.name == "lightning_deviations.json"

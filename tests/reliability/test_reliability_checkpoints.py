@@ -39,7 +39,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from loophooks.engine import Callback, CheckpointError, LoopModule, Trainer, load_checkpoint
+from loophooks.engine import Callback, CheckpointError, LoopModule, ModelCheckpoint, Trainer, load_checkpoint
 
 KILL_ROUNDS = int(os.environ.get("LOOPHOOKS_KILL_ROUNDS", "10"))
 KILL_SEED = int(os.environ.get("LOOPHOOKS_KILL_SEED", "20261129"))
@@ -104,6 +104,9 @@ def _trainer(root: Path, callbacks: list[Any] | None = None, **options: Any) -> 
         "num_sanity_val_steps": 0,
     }
     settings.update(options)
+    # a ModelCheckpoint needs checkpointing on (Lightning refuses the pair otherwise)
+    if any(isinstance(c, ModelCheckpoint) for c in callbacks or []):
+        settings["enable_checkpointing"] = True
     return Trainer(callbacks=callbacks or [], default_root_dir=str(root), **settings)
 
 
@@ -272,7 +275,7 @@ def test_missing_path(tmp_path: Path) -> None:
 
 
 def test_directory_instead_of_file(tmp_path: Path) -> None:
-    _fails_before_training(tmp_path, tmp_path, ("not found",))
+    _fails_before_training(tmp_path, tmp_path, ("is a directory",))
 
 
 def test_empty_file(tmp_path: Path) -> None:
@@ -379,14 +382,14 @@ def test_weights_only_checkpoint_cannot_resume_fit(tmp_path: Path) -> None:
 
 _WORKER = textwrap.dedent(
     r'''
-    """Forks one training process per line on stdin; each resumes from the newest checkpoint in ROOT."""
+    """Forks one training process per line "go MODE ROOT" on stdin; each resumes from the newest checkpoint in ROOT."""
     import os, sys
     sys.path[:0] = [os.environ["LOOPHOOKS_TEST_DIR"]]
     import torch
     from loophooks.engine import Callback, CheckpointError, ModelCheckpoint, Trainer, load_checkpoint
     from test_reliability_checkpoints import Net, newest_checkpoint
 
-    ROOT = sys.argv[1]
+    ROOT = MODE = ""  # set per line
     # Pay torch's lazy first-use imports (the first optimizer imports torch._dynamo, seconds) once, here,
     # not in every forked process. Nothing here starts a thread pool, so forking stays safe.
     torch.set_num_threads(1)
@@ -404,21 +407,41 @@ _WORKER = textwrap.dedent(
             trainer.save_checkpoint(os.path.join(ROOT, "last.ckpt"))
 
 
+    class Scored(Net):
+        """Logs a score that goes up and down with the step, for monitored top-k."""
+        def training_step(self, batch, batch_idx):
+            self.log("score", float((7 * self.trainer.global_step) % 5))
+            return super().training_step(batch, batch_idx)
+
+
+    # the ModelCheckpoint paths under test (issue 13): each replaces or prunes files as it saves
+    SAVERS = {
+        "base": lambda: [Last(), ModelCheckpoint(dirpath=ROOT, filename="step={step}", every_n_train_steps=1,
+                                                 save_top_k=1)],
+        "topk": lambda: [ModelCheckpoint(dirpath=ROOT, filename="{step}-{score:.0f}", monitor="score", mode="max",
+                                         every_n_train_steps=1, save_top_k=2)],
+        "last": lambda: [ModelCheckpoint(dirpath=ROOT, every_n_train_steps=1, save_top_k=0, save_last=True)],
+        "steps": lambda: [ModelCheckpoint(dirpath=ROOT, every_n_train_steps=3, save_top_k=1, save_last=True)],
+        "link": lambda: [ModelCheckpoint(dirpath=ROOT, every_n_train_steps=1, save_top_k=1, save_last="link")],
+    }
+
+
     def train():
         torch.set_num_threads(1)
         ckpt = newest_checkpoint(ROOT)
-        saver = ModelCheckpoint(dirpath=ROOT, filename="step={step}", every_n_train_steps=1, save_top_k=1)
         trainer = Trainer(
-            max_epochs=-1, max_steps=1_000_000, callbacks=[Announce(), Last(), saver], default_root_dir=ROOT,
-            enable_progress_bar=False, enable_checkpointing=False, deterministic=True, num_sanity_val_steps=0,
+            max_epochs=-1, max_steps=1_000_000, callbacks=[Announce(), *SAVERS[MODE]()], default_root_dir=ROOT,
+            enable_progress_bar=False, enable_checkpointing=True, deterministic=True, num_sanity_val_steps=0,
             limit_val_batches=0,
         )
-        trainer.fit(Net(width=256, lr=0.002), ckpt_path=ckpt)
+        trainer.fit(Scored(width=256, lr=0.002), ckpt_path=ckpt)
 
 
     for line in sys.stdin:
-        if line.strip() != "go":
+        words = line.split()
+        if len(words) != 3 or words[0] != "go":
             break
+        MODE, ROOT = words[1], words[2]
         pid = os.fork()
         if pid == 0:
             try:
@@ -452,28 +475,37 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
     return line.strip()
 
 
-@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win32", reason="needs fork and SIGKILL")
-def test_checkpoints_survive_sigkill(tmp_path: Path) -> None:
-    root = tmp_path / "run"
-    root.mkdir()
-    script = tmp_path / "worker.py"
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[str]]:
+    """One warm helper process for every kill test of this module (it forks the training processes)."""
+    script = tmp_path_factory.mktemp("worker") / "worker.py"
     script.write_text(_WORKER)
     env = dict(os.environ, LOOPHOOKS_TEST_DIR=str(Path(__file__).parent), OMP_NUM_THREADS="1")
-    rng = random.Random(KILL_SEED)
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env,
     )
+    try:
+        yield proc
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=60)
+
+
+def _kill_again_and_again(
+    proc: subprocess.Popen[str], tmp_path: Path, mode: str, rounds: int
+) -> tuple[Path, list[int], int]:
+    """Start, kill, resume ``rounds`` times with the savers of ``mode``; check the files after every kill."""
+    root = tmp_path / "run"
+    root.mkdir()
+    rng = random.Random(f"{KILL_SEED}-{mode}")
     assert proc.stdin is not None
     steps: list[int] = []
     leftovers = 0
     try:
-        for _ in range(KILL_ROUNDS):
-            proc.stdin.write("go\n")
+        for _ in range(rounds):
+            proc.stdin.write(f"go {mode} {root}\n")
             proc.stdin.flush()
             line = _read_line(proc, 60)
             assert line.startswith("started "), line
@@ -495,12 +527,21 @@ def test_checkpoints_survive_sigkill(tmp_path: Path) -> None:
             # each process removes what earlier kills left before it saves, and saves one file at a time
             leftovers = sum(1 for p in root.iterdir() if p.name.endswith(".tmp"))
             assert leftovers <= 1, sorted(p.name for p in root.iterdir())
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=60)
+    except BaseException:
+        proc.kill()  # the module's other kill tests must not talk to a worker in an unknown state
+        raise
     assert steps == sorted(steps)
     # every .tmp left is hidden (dot-prefixed): nothing that looks like a checkpoint is half-written
     assert all(p.name.startswith(".") for p in root.iterdir() if p.name.endswith(".tmp"))
+    return root, steps, leftovers
+
+
+_SIGKILL = pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win32", reason="needs fork and SIGKILL")
+
+
+@_SIGKILL
+def test_checkpoints_survive_sigkill(worker: subprocess.Popen[str], tmp_path: Path) -> None:
+    root, steps, leftovers = _kill_again_and_again(worker, tmp_path, "base", KILL_ROUNDS)
 
     # the chain of killed runs and one uninterrupted run end with the same weights
     newest = newest_checkpoint(root)
@@ -518,3 +559,36 @@ def test_checkpoints_survive_sigkill(tmp_path: Path) -> None:
         torch.set_num_threads(threads)
     _assert_same_weights(_weights(straight), _weights(resumed))
     print(f"kills: {KILL_ROUNDS}, steps reached: {steps}, temporary files left by the last kill: {leftovers}")
+
+
+# Each ModelCheckpoint path that replaces or prunes files: monitored top-k, save_last every step, step-interval
+# saves with save_last, save_last="link". After every kill at least one complete checkpoint loads and no
+# progress a complete checkpoint had is lost (checked inside _kill_again_and_again).
+CALLBACK_KILL_ROUNDS = int(os.environ.get("LOOPHOOKS_CALLBACK_KILL_ROUNDS", "3"))
+_PATHS = ["topk", "last", "steps", "link"]
+
+
+def _check_callback_path(proc: subprocess.Popen[str], tmp_path: Path, mode: str, rounds: int) -> None:
+    root, steps, _ = _kill_again_and_again(proc, tmp_path, mode, rounds)
+    if not steps:
+        pytest.skip(f"all {rounds} kills landed before the first checkpoint (seed {KILL_SEED})")
+    names = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+    if mode in ("last", "steps", "link"):
+        assert "last.ckpt" in names, names  # save_last with every_n_train_steps writes last.ckpt
+    if mode == "topk":
+        assert 1 <= len(names) <= 3, names  # the best two, and at most one not yet pruned by a kill
+    if mode == "link":
+        assert os.path.islink(root / "last.ckpt") and load_checkpoint(root / "last.ckpt")
+
+
+@_SIGKILL
+@pytest.mark.parametrize("mode", _PATHS)
+def test_callback_checkpoints_survive_sigkill(worker: subprocess.Popen[str], tmp_path: Path, mode: str) -> None:
+    _check_callback_path(worker, tmp_path, mode, CALLBACK_KILL_ROUNDS)
+
+
+@_SIGKILL
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", _PATHS)
+def test_callback_checkpoints_survive_many_sigkills(worker: subprocess.Popen[str], tmp_path: Path, mode: str) -> None:
+    _check_callback_path(worker, tmp_path, mode, max(10, int(os.environ.get("LOOPHOOKS_KILL_ROUNDS", "10"))))

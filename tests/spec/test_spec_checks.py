@@ -13,6 +13,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 import loophooks.spec as spec
+from loophooks.spec._optimizer_config import OPTIMIZER_FORMS_AT_RUNTIME
 from loophooks.spec import (
     CALLBACK_HOOKS,
     HOOKS,
@@ -97,7 +98,7 @@ def _returns(hook: Hook) -> tuple[Any, Any]:
         return -1, "skip"
     if contract == spec.TRAIN_DATALOADERS:
         return [1, 2], 5
-    if contract == spec.OptimizerLRScheduler:
+    if contract in (spec.OptimizerLRScheduler, OPTIMIZER_FORMS_AT_RUNTIME):
         return _OPT, "adam"
     if contract == STEP_OUTPUT:
         return torch.zeros(()), 5

@@ -311,8 +311,33 @@ def test_generator_refuses_a_protocol_member_missing_from_the_table(monkeypatch:
 # The stubs match the runtime (a small stubtest)
 # ---------------------------------------------------------------------------------------------------
 
+def _static_signatures() -> dict[str, str]:
+    """The Protocol members whose stub is the table's static signature rather than the runtime's.
+
+    The runtime Protocols carry the table's full signature (what the loop may pass:
+    a default accepts ``dataloader_idx`` when there are several loaders); their stubs
+    carry what every implementation must accept (``gen_stubs.static_params``).
+    ``test_generated_stubs_are_up_to_date`` checks those stubs against the table.
+    """
+    from loophooks.spec import _protocols
+    from loophooks.spec._table import CALLBACK_HOOKS, HOOKS
+
+    allowed = {}
+    for name in _protocols.__all__:
+        cls = getattr(_protocols, name)
+        table = CALLBACK_HOOKS if name == "Callback" else HOOKS
+        for member in vars(cls):
+            hook = table.get(member)
+            if hook is not None and any(p.omittable for p in hook.params):
+                allowed[f"loophooks.spec._protocols.{name}.{member}"] = "static signature: " + ", ".join(
+                    f"{p.name} passed {p.passed}" for p in hook.params if p.omittable
+                )
+    return allowed
+
+
 ALLOWED: dict[str, str] = {
     # "module.Class.member": "why the stub deliberately differs",
+    **_static_signatures(),
 }
 """Deliberate differences between a stub and its runtime object, with the reason for each."""
 
@@ -367,6 +392,18 @@ def _compare_function(where: str, stub: ast.FunctionDef, runtime: Any) -> Iterat
             yield f"{where}: {name!r} defaults to {stub_default!r} in the stub, {runtime_default!r} at runtime"
 
 
+def _compare_overload(where: str, stub: ast.FunctionDef, runtime: Any) -> Iterator[str]:
+    """One ``@overload`` of several: each narrows the runtime's types, so only its parameter names are compared.
+
+    An overload may make a parameter keyword-only to tell call forms apart (``predict(...,
+    *, return_predictions: Literal[False])``), so kinds and defaults are not compared.
+    """
+    runtime_names = set(inspect.signature(runtime).parameters)
+    unknown = [n for n, _, _ in _stub_params(stub) if n not in runtime_names]
+    if unknown:
+        yield f"{where}: an overload names parameters the runtime lacks: {unknown}"
+
+
 def _decorators(fn: ast.FunctionDef) -> set[str]:
     return {ast.unparse(d) for d in fn.decorator_list}
 
@@ -416,6 +453,8 @@ def _compare_class(where: str, stub: ast.ClassDef, runtime: Any) -> Iterator[str
             elif any(d.endswith(".setter") for d in decorators):
                 if not isinstance(member, property) or member.fset is None:
                     yield f"{where}.{name}: settable in the stub, read-only at runtime"
+            elif "overload" in decorators:
+                yield from _compare_overload(f"{where}.{name}", node, getattr(runtime, name))
             else:
                 yield from _compare_function(f"{where}.{name}", node, getattr(runtime, name))
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):

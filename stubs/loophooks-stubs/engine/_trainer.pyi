@@ -3,8 +3,8 @@
 # (tests/test_typing.py compares them); only the types are narrower than the runtime's `Any`.
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Literal, Protocol
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, Protocol, overload
 
 import torch
 from torch import nn
@@ -12,7 +12,6 @@ from torch.nn import Parameter
 from typing_extensions import TypeAlias
 
 from loophooks.engine._callbacks import EarlyStopping, ModelCheckpoint
-from loophooks.engine._module import LoopDataModule
 from loophooks.engine._optimization import LRSchedulerConfig
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
@@ -30,26 +29,43 @@ _Accelerator: TypeAlias = Literal["cpu", "cuda", "gpu", "auto"]
 _Devices: TypeAlias = int | str | list[int] | tuple[int, ...] | None
 # "ddp" (or a DDPStrategy, a Strategy) runs one process per device; see engine/_ddp.py.
 _StrategyOption: TypeAlias = Literal["auto", "single_device", "ddp"] | Strategy | None
-_Callbacks: TypeAlias = list[Callback] | tuple[Callback, ...] | Callback | None
-_Loaders: TypeAlias = Iterable[Any] | None
+# A Sequence, not a list: list is invariant, so a `list[MyCallback]` built beforehand would not be a list[Callback].
+_Callbacks: TypeAlias = Sequence[Callback] | Callback | None
+_Path: TypeAlias = str | os.PathLike[str]
+_Loaders: TypeAlias = Iterable[Any] | None  # or, in the loaders' place, a datamodule: fit(model, dm), as in Lightning
 _StepOutput: TypeAlias = torch.Tensor | Mapping[str, Any] | None
 
 # What each entry point needs of a model: a torch.nn.Module (the runtime checks isinstance; a Protocol
 # cannot say "a Module that also has training_step", so `parameters` stands for it) with the step the
-# entry point runs. The loop passes the step's arguments by position and `dataloader_idx` only when there
-# are several loaders, so these members are positional-only and leave `dataloader_idx` out: a step written
-# as the spec's Protocols write it matches, and so does one that omits the parameter.
+# entry point runs. The loop passes the step's arguments by position, `batch_idx` only when the step
+# declares a second parameter (Lightning's rule) and `dataloader_idx` only when there are several loaders,
+# so each model Protocol is a union of the two call forms, positional-only: a step written as
+# `(self, batch, batch_idx)`, `(self, batch, batch_idx, dataloader_idx=0)` or `(self, batch)` matches;
+# one that requires more than the loop passes does not.
 class _Module(Protocol):
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]: ...
 
-class _FitModel(_Module, ConfigureOptimizers, Protocol):
+class _TrainsWithIndex(_Module, ConfigureOptimizers, Protocol):
     def training_step(self, batch: Any, batch_idx: int, /) -> _StepOutput: ...
 
-class _ValidateModel(_Module, Protocol):
+class _TrainsOnBatch(_Module, ConfigureOptimizers, Protocol):
+    def training_step(self, batch: Any, /) -> _StepOutput: ...
+
+class _ValidatesWithIndex(_Module, Protocol):
     def validation_step(self, batch: Any, batch_idx: int, /) -> _StepOutput: ...
 
-class _TestModel(_Module, Protocol):
+class _ValidatesOnBatch(_Module, Protocol):
+    def validation_step(self, batch: Any, /) -> _StepOutput: ...
+
+class _TestsWithIndex(_Module, Protocol):
     def test_step(self, batch: Any, batch_idx: int, /) -> _StepOutput: ...
+
+class _TestsOnBatch(_Module, Protocol):
+    def test_step(self, batch: Any, /) -> _StepOutput: ...
+
+_FitModel: TypeAlias = _TrainsWithIndex | _TrainsOnBatch
+_ValidateModel: TypeAlias = _ValidatesWithIndex | _ValidatesOnBatch
+_TestModel: TypeAlias = _TestsWithIndex | _TestsOnBatch
 
 class Trainer(TrainerAPI):
     max_epochs: int
@@ -65,7 +81,7 @@ class Trainer(TrainerAPI):
     gradient_clip_val: Number | None
     gradient_clip_algorithm: Literal["norm", "value"] | None
     default_root_dir: str
-    deterministic: bool | None
+    deterministic: bool | Literal["warn"] | None
     check_hooks: bool
     callbacks: list[Any]
     state: LoopState
@@ -108,10 +124,11 @@ class Trainer(TrainerAPI):
         enable_progress_bar: bool | None = None,
         enable_checkpointing: bool | None = None,
         enable_model_summary: bool = False,
-        default_root_dir: str | None = None,
-        deterministic: bool | None = None,
+        default_root_dir: _Path | None = None,
+        deterministic: bool | Literal["warn"] | None = None,
         check_hooks: bool | None = None,
         logger: Any = None,
+        log_every_n_steps: int | None = None,
         num_nodes: int = 1,
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
@@ -170,6 +187,20 @@ class Trainer(TrainerAPI):
     @property
     def callback_metrics(self) -> dict[str, torch.Tensor]: ...
     @property
+    def logged_metrics(self) -> dict[str, torch.Tensor]: ...
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]: ...
+    @property
+    def log_every_n_steps(self) -> int: ...
+    @property
+    def loggers(self) -> list[Any]: ...
+    @loggers.setter
+    def loggers(self, loggers: list[Any] | None) -> None: ...
+    @property
+    def logger(self) -> Any: ...
+    @logger.setter
+    def logger(self, logger: Any) -> None: ...
+    @property
     def num_training_batches(self) -> Number: ...
     @property
     def num_val_batches(self) -> list[Number]: ...
@@ -194,7 +225,7 @@ class Trainer(TrainerAPI):
     @property
     def node_rank(self) -> int: ...
     @property
-    def log_dir(self) -> str: ...
+    def log_dir(self) -> str | None: ...
     @property
     def estimated_stepping_batches(self) -> Number: ...
     @property
@@ -211,35 +242,60 @@ class Trainer(TrainerAPI):
     def fit(
         self,
         model: _FitModel,
-        train_dataloaders: _Loaders | LoopDataModule = None,
+        train_dataloaders: _Loaders | DataHooks = None,
         val_dataloaders: _Loaders = None,
         datamodule: DataHooks | None = None,
-        ckpt_path: str | None = None,
+        ckpt_path: _Path | None = None,
         weights_only: bool = True,
     ) -> None: ...
     def validate(
         self,
         model: _ValidateModel | None = None,
-        dataloaders: _Loaders | LoopDataModule = None,
-        ckpt_path: str | None = None,
+        dataloaders: _Loaders | DataHooks = None,
+        ckpt_path: _Path | None = None,
         datamodule: DataHooks | None = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]: ...
     def test(
         self,
         model: _TestModel | None = None,
-        dataloaders: _Loaders | LoopDataModule = None,
-        ckpt_path: str | None = None,
+        dataloaders: _Loaders | DataHooks = None,
+        ckpt_path: _Path | None = None,
         datamodule: DataHooks | None = None,
         weights_only: bool = True,
+        verbose: bool = True,
     ) -> list[dict[str, float]]: ...
+    # return_predictions=True (or None, the default) returns the list; False returns None.
+    @overload
     def predict(
         self,
         model: nn.Module | None = None,
-        dataloaders: _Loaders | LoopDataModule = None,
+        dataloaders: _Loaders | DataHooks = None,
+        datamodule: DataHooks | None = None,
+        return_predictions: Literal[True] | None = None,
+        ckpt_path: _Path | None = None,
+        weights_only: bool = True,
+    ) -> list[Any]: ...
+    @overload
+    def predict(
+        self,
+        model: nn.Module | None = None,
+        dataloaders: _Loaders | DataHooks = None,
+        datamodule: DataHooks | None = None,
+        *,
+        return_predictions: Literal[False],
+        ckpt_path: _Path | None = None,
+        weights_only: bool = True,
+    ) -> None: ...
+    @overload
+    def predict(
+        self,
+        model: nn.Module | None = None,
+        dataloaders: _Loaders | DataHooks = None,
         datamodule: DataHooks | None = None,
         return_predictions: bool | None = None,
-        ckpt_path: str | None = None,
+        ckpt_path: _Path | None = None,
         weights_only: bool = True,
     ) -> list[Any] | None: ...
     def save_checkpoint(self, filepath: str | os.PathLike[str], weights_only: bool = False) -> None: ...

@@ -2,12 +2,12 @@
 # Do not edit: change the table (or the generator) and run `python scripts/gen_stubs.py`.
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
+from loophooks.spec._optimizer_config import OptimizerLRScheduler
 
 __all__ = [
     "BatchHooks",
@@ -52,30 +52,17 @@ class StageHooks(Protocol):
 class BatchHooks(Protocol):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None: ...
     def on_train_batch_end(self, outputs: Tensor | Mapping[str, Any] | None, batch: Any, batch_idx: int) -> None: ...
-    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_validation_batch_start(self, batch: Any, batch_idx: int) -> None: ...
     def on_validation_batch_end(
         self,
         outputs: Tensor | Mapping[str, Any] | None,
         batch: Any,
         batch_idx: int,
-        dataloader_idx: int = 0,
     ) -> None: ...
-    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
-    def on_test_batch_end(
-        self,
-        outputs: Tensor | Mapping[str, Any] | None,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None: ...
-    def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
-    def on_predict_batch_end(
-        self,
-        outputs: Any | None,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None: ...
+    def on_test_batch_start(self, batch: Any, batch_idx: int) -> None: ...
+    def on_test_batch_end(self, outputs: Tensor | Mapping[str, Any] | None, batch: Any, batch_idx: int) -> None: ...
+    def on_predict_batch_start(self, batch: Any, batch_idx: int) -> None: ...
+    def on_predict_batch_end(self, outputs: Any | None, batch: Any, batch_idx: int) -> None: ...
 
 @runtime_checkable
 class EvalModeHooks(Protocol):
@@ -145,34 +132,27 @@ class CheckpointHooks(Protocol):
 @runtime_checkable
 class TrainingStep(Protocol):
     @abstractmethod
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor | Mapping[str, Any] | None: ...
+    def training_step(self, batch: Any, *args: Any, **kwargs: Any) -> Tensor | Mapping[str, Any] | None: ...
 
 @runtime_checkable
 class ValidationStep(Protocol):
     @abstractmethod
-    def validation_step(
-        self,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> Tensor | Mapping[str, Any] | None: ...
+    def validation_step(self, batch: Any, *args: Any, **kwargs: Any) -> Tensor | Mapping[str, Any] | None: ...
 
 @runtime_checkable
 class TestStep(Protocol):
     @abstractmethod
-    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor | Mapping[str, Any] | None: ...
+    def test_step(self, batch: Any, *args: Any, **kwargs: Any) -> Tensor | Mapping[str, Any] | None: ...
 
 @runtime_checkable
 class PredictStep(Protocol):
     @abstractmethod
-    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any: ...
+    def predict_step(self, batch: Any, *args: Any, **kwargs: Any) -> Any: ...
 
 @runtime_checkable
 class ConfigureOptimizers(Protocol):
     @abstractmethod
-    def configure_optimizers(
-        self,
-    ) -> Optimizer | Sequence[Optimizer] | tuple[Sequence[Optimizer], Sequence[LRScheduler | Mapping[str, Any]]] | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None: ...
+    def configure_optimizers(self) -> OptimizerLRScheduler: ...
 
 @runtime_checkable
 class ConfigureCallbacks(Protocol):
@@ -222,14 +202,7 @@ class Callback(Protocol):
     def on_test_epoch_end(self, trainer: Any, pl_module: Any) -> None: ...
     def on_predict_epoch_start(self, trainer: Any, pl_module: Any) -> None: ...
     def on_predict_epoch_end(self, trainer: Any, pl_module: Any) -> None: ...
-    def on_validation_batch_start(
-        self,
-        trainer: Any,
-        pl_module: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None: ...
+    def on_validation_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None: ...
     def on_validation_batch_end(
         self,
         trainer: Any,
@@ -237,16 +210,8 @@ class Callback(Protocol):
         outputs: Tensor | Mapping[str, Any] | None,
         batch: Any,
         batch_idx: int,
-        dataloader_idx: int = 0,
     ) -> None: ...
-    def on_test_batch_start(
-        self,
-        trainer: Any,
-        pl_module: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None: ...
+    def on_test_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None: ...
     def on_test_batch_end(
         self,
         trainer: Any,
@@ -254,16 +219,8 @@ class Callback(Protocol):
         outputs: Tensor | Mapping[str, Any] | None,
         batch: Any,
         batch_idx: int,
-        dataloader_idx: int = 0,
     ) -> None: ...
-    def on_predict_batch_start(
-        self,
-        trainer: Any,
-        pl_module: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None: ...
+    def on_predict_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None: ...
     def on_predict_batch_end(
         self,
         trainer: Any,
@@ -271,7 +228,6 @@ class Callback(Protocol):
         outputs: Any | None,
         batch: Any,
         batch_idx: int,
-        dataloader_idx: int = 0,
     ) -> None: ...
     def on_train_start(self, trainer: Any, pl_module: Any) -> None: ...
     def on_train_end(self, trainer: Any, pl_module: Any) -> None: ...

@@ -64,7 +64,7 @@ def run() -> None:
     StepWithoutLoss()  # E: [abstract] Cannot instantiate abstract class "StepWithoutLoss"
     trainer.validate(OnlyTrains())  # E: [arg-type] "OnlyTrains"
     trainer.fit(OnlyTrains(), train_dataloaders=3)  # E: [arg-type] "int"
-    predictions: list[Any] = trainer.predict(OnlyTrains())  # E: [assignment] "list[Any] | None"
+    predictions: list[Any] = trainer.predict(OnlyTrains(), return_predictions=False)  # E: [assignment] "None"
     metrics: dict[str, float] = trainer.test(OnlyTrains())  # E: [arg-type] # E: [assignment]
     print(predictions, metrics)
 

@@ -86,7 +86,7 @@ def run() -> None:
     assert_type(trainer.fit(model), None)
     assert_type(trainer.validate(model), list[dict[str, float]])
     assert_type(trainer.test(model, dataloaders=model.train_dataloader()), list[dict[str, float]])
-    assert_type(trainer.predict(model, model.train_dataloader()), list[Any] | None)
+    assert_type(trainer.predict(model, model.train_dataloader()), list[Any])
     assert_type(trainer.current_epoch, int)
     assert_type(trainer.optimizers, list[Optimizer])
     assert_type(trainer.callback_metrics, dict[str, Tensor])

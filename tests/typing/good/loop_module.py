@@ -87,9 +87,11 @@ def run() -> None:
     )
     model, data = Classifier(), Data()
     trainer.fit(model, datamodule=data)
+    trainer.fit(model, data)  # the datamodule in the loaders' place, as Lightning allows
     trainer.fit(model, datamodule=data, ckpt_path="runs/last.ckpt")
     assert_type(trainer.validate(model, datamodule=data), list[dict[str, float]])
-    assert_type(trainer.predict(model, datamodule=data, return_predictions=False), list[Any] | None)
+    assert_type(trainer.validate(model, data), list[dict[str, float]])
+    assert_type(trainer.predict(model, datamodule=data, return_predictions=False), None)
     assert_type(trainer.checkpoint_callback, ModelCheckpoint | None)
     trainer.save_checkpoint("runs/manual.ckpt")
     trainer.should_stop = True

@@ -38,6 +38,7 @@ def run() -> None:
     trainer.fit(model, train_dataloaders=loader)
     assert_type(trainer.test(model, dataloaders=loader), list[dict[str, float]])
     predictions = trainer.predict(model, dataloaders=loader)
-    assert_type(predictions, list[Any] | None)
-    if predictions is not None:
-        assert_type(predictions[0], Any)
+    assert_type(predictions, list[Any])
+    assert_type(predictions[0], Any)
+    keep: bool = bool(predictions)
+    assert_type(trainer.predict(model, dataloaders=loader, return_predictions=keep), list[Any] | None)

@@ -1,0 +1,439 @@
+"""Publication of logged values: ``callback_metrics``, ``logged_metrics``, ``progress_bar_metrics``, the loggers.
+
+The loops tell the publisher where they are (:meth:`on_batch_start`, :meth:`on_batch_end`,
+:meth:`epoch_end_reached`, :meth:`on_epoch_end`, ...); the publisher reads the active
+loop's :class:`~._log_store.ResultStore` at step level while a batch loop runs and at
+epoch level once it has ended, and merges what it reads into the three dictionaries.
+Reading one of the dictionaries merges the active store's current values first, so a
+callback sees epoch values in ``on_train_epoch_end`` before they are published. These
+are Lightning 2.6's rules (spec/METRICS.md); the code is the engine's own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+
+import torch
+from typing_extensions import final
+
+from loophooks.engine._log_options import (
+    LoggingError,
+    LogOptions,
+    is_metric_object,
+    reduction_name,
+    resolve_levels,
+    to_value,
+)
+from loophooks.engine._log_store import ResultStore
+
+if TYPE_CHECKING:
+    from loophooks.engine._trainer import Trainer
+
+__all__ = ["MetricsPublisher", "print_results"]
+
+Metrics = dict[str, torch.Tensor]
+
+
+@final
+class MetricsPublisher:
+    """What ``self.log`` writes to and what ``trainer.*_metrics`` read (one per Trainer)."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self._trainer = trainer
+        self._stores: dict[str, ResultStore] = {}
+        self._callback: Metrics = {}
+        self._logged: Metrics = {}
+        self._pbar: dict[str, float] = {}
+        self._current_fx: Optional[str] = None
+        # None outside a batch loop; True on a loop's first batch, then False (Lightning's _first_loop_iter)
+        self._first_loop_iter: Optional[bool] = None
+        self.batches_that_stepped = 0  # the loggers' step during fit
+        self.loggers: list[Any] = []
+        self.log_every_n_steps = 50
+        self._fast: dict[tuple[Any, ...], LogOptions] = {}  # validated options per distinct self.log call
+
+    # --- which store is active -------------------------------------------------------------------------
+    def store(self) -> Optional[ResultStore]:
+        state = self._trainer.state
+        stage = state.stage
+        if stage == "train":
+            name = "train"
+        elif stage in ("validate", "sanity_check"):
+            name = "fit_validation" if state.fn == "fit" else "validate"
+        elif stage == "test":
+            name = "test"
+        else:
+            return None
+        found = self._stores.get(name)
+        if found is None:
+            found = self._stores[name] = ResultStore(training=name == "train")
+        return found
+
+    # --- self.log ---------------------------------------------------------------------------------------
+    def log(
+        self,
+        module: Any,
+        name: str,
+        value: Any,
+        prog_bar: bool = False,
+        logger: Optional[bool] = None,
+        on_step: Optional[bool] = None,
+        on_epoch: Optional[bool] = None,
+        reduce_fx: Union[str, Callable[..., Any]] = "mean",
+        enable_graph: bool = False,
+        sync_dist: bool = False,
+        sync_dist_group: Optional[Any] = None,
+        add_dataloader_idx: bool = True,
+        batch_size: Optional[int] = None,
+        metric_attribute: Optional[str] = None,
+        rank_zero_only: bool = False,
+    ) -> None:
+        trainer = self._trainer
+        fx = trainer.state.hook
+        store = self.store()
+        if store is None:
+            where = fx or "outside any hook"
+            if fx is not None:
+                resolve_levels(name, fx, on_step, on_epoch)  # names the hook's rule when it has one
+            raise LoggingError(f"self.log({name!r}, ...) in {where}: logging needs a running fit, validate or test loop")
+        dl_idx = store.dataloader_idx
+        try:
+            fast_key: Optional[tuple[Any, ...]] = (
+                fx, name, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
+                id(sync_dist_group), add_dataloader_idx, dl_idx, metric_attribute, rank_zero_only,
+            )
+            options = self._fast.get(fast_key)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable option value: take the full path
+            fast_key, options = None, None
+        if options is None or not isinstance(value, (torch.Tensor, float, int)):  # metric objects: always checked
+            options = self._options(
+                module, store, fx, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph,
+                sync_dist, sync_dist_group, add_dataloader_idx, metric_attribute, rank_zero_only,
+            )
+            if fast_key is not None:
+                self._fast[fast_key] = options
+        assert fx is not None
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.detach()  # Lightning detaches every logged tensor, enable_graph or not
+            if value.ndim:
+                value = value.squeeze()
+        else:
+            value = to_value(name, fx, value, _device(module))
+        if self._current_fx != fx and self._first_loop_iter in (None, True):
+            # a hook's first call in a new epoch: drop its tensors from the previous one
+            store.reset(tensors=True, metrics=False, fx=fx)
+        sync = _sync_fn(trainer) if options.sync else None
+        store.log(options, value, batch_size, sync)
+        self._current_fx = fx
+
+    def _options(
+        self, module: Any, store: ResultStore, fx: Optional[str], name: str, value: Any, prog_bar: bool,
+        logger: Optional[bool], on_step: Optional[bool], on_epoch: Optional[bool], reduce_fx: Any, enable_graph: bool,
+        sync_dist: bool, sync_dist_group: Any, add_dataloader_idx: bool, metric_attribute: Optional[str],
+        rank_zero_only: bool,
+    ) -> LogOptions:
+        """Check one ``self.log`` call's options (Lightning's rules) and resolve its defaults."""
+        if not isinstance(name, str):
+            raise LoggingError(f"self.log(name={name!r}, ...): the name must be a str")
+        if isinstance(value, dict):
+            raise LoggingError(
+                f"self.log({name!r}, ...) in {fx}: a dict cannot be logged under one name; use self.log_dict"
+            )
+        step, epoch = resolve_levels(name, fx, on_step, on_epoch)
+        assert fx is not None
+        if add_dataloader_idx and "/dataloader_idx_" in name:
+            raise LoggingError(
+                f"self.log({name!r}, ...) in {fx}: the name must not contain '/dataloader_idx_' while "
+                "add_dataloader_idx=True (the index is added for you)"
+            )
+        reduce = reduction_name(name, fx, reduce_fx)
+        if metric_attribute is None and is_metric_object(value):
+            metric_attribute = _metric_attribute(module, name, fx, value)
+        if logger and not self.loggers:
+            warnings.warn(
+                f"self.log({name!r}, ..., logger=True) in {fx}, but the Trainer has no logger",
+                UserWarning,
+                stacklevel=4,
+            )
+        distributed = self._trainer.strategy.world_size > 1
+        return LogOptions(
+            fx=fx,
+            name=name,
+            prog_bar=bool(prog_bar),
+            logger=True if logger is None else bool(logger),
+            on_step=step,
+            on_epoch=epoch,
+            reduce=reduce,
+            enable_graph=bool(enable_graph),
+            add_dataloader_idx=bool(add_dataloader_idx),
+            dataloader_idx=store.dataloader_idx,
+            metric_attribute=metric_attribute,
+            sync=bool(sync_dist) and distributed and not rank_zero_only,
+            sync_group=sync_dist_group,
+            rank_zero_only=bool(rank_zero_only),
+        )
+
+    # --- the three dictionaries -------------------------------------------------------------------------
+    def _read(self) -> Optional[tuple[Metrics, Metrics, dict[str, float]]]:
+        store = self.store()
+        if store is None:
+            return None
+        return store.read(on_step=self._first_loop_iter is not None)
+
+    @property
+    def callback_metrics(self) -> Metrics:
+        read = self._read()
+        if read is not None:
+            self._callback.update(read[0])
+        return self._callback
+
+    @property
+    def logged_metrics(self) -> Metrics:
+        read = self._read()
+        if read is not None:
+            self._logged.update(read[1])
+        return self._logged
+
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]:
+        read = self._read()
+        if read is not None:
+            self._pbar.update(read[2])
+        return self._pbar
+
+    def _merge(self) -> Metrics:
+        read = self._read()
+        if read is None:
+            return {}
+        callback, logged, pbar = read
+        self._pbar.update(pbar)
+        self._callback.update(callback)
+        self._logged.update(logged)
+        return logged
+
+    # --- what the loops call -------------------------------------------------------------------------------
+    def reset_results(self) -> None:
+        """Reset the active store's entries (metric objects included) and leave the batch loop."""
+        store = self.store()
+        if store is not None:
+            store.reset()
+        self._first_loop_iter = None
+        self._current_fx = None
+
+    def reset_metrics(self) -> None:
+        self._callback = {}
+        self._logged = {}
+        self._pbar = {}
+
+    def on_batch_start(self, batch: Any, dataloader_idx: Optional[int] = None) -> None:
+        self._first_loop_iter = True if self._first_loop_iter is None else False
+        store = self.store()
+        if store is not None:
+            store.batch = batch
+            store.batch_size = None
+            store.dataloader_idx = dataloader_idx
+
+    def on_batch_end(self) -> None:
+        self._merge()
+        store = self.store()
+        if store is not None:
+            store.batch = None
+            store.batch_size = None
+
+    def epoch_end_reached(self) -> None:
+        self._first_loop_iter = None
+
+    def on_epoch_end(self) -> None:
+        self._merge()
+        self._current_fx = None
+
+    @property
+    def first_loop_iter(self) -> Optional[bool]:
+        return self._first_loop_iter
+
+    @first_loop_iter.setter
+    def first_loop_iter(self, value: Optional[bool]) -> None:
+        self._first_loop_iter = value
+
+    # training
+    def should_update_logs(self) -> bool:
+        trainer = self._trainer
+        n = self.log_every_n_steps
+        if n == 0:
+            return False
+        if trainer.state.stage == "train":
+            step = self.batches_that_stepped + 1
+        else:
+            step = trainer.state.eval_batch_idx + 1
+        return step % n == 0 or trainer.should_stop
+
+    def update_train_step_metrics(self, accumulating: bool) -> None:
+        if accumulating:
+            return
+        if self.loggers and self.should_update_logs():
+            self.log_metrics(self._read_logged())
+
+    def update_train_epoch_metrics(self) -> None:
+        self.log_metrics(self._read_logged())
+        self.reset_results()
+
+    def _read_logged(self) -> Metrics:
+        read = self._read()
+        return read[1] if read is not None else {}
+
+    # evaluation
+    def evaluation_epoch_end(self) -> None:
+        store = self.store()
+        if store is not None:
+            store.dataloader_idx = None
+
+    def update_eval_step_metrics(self, step: int) -> None:
+        if self.loggers:
+            self.log_metrics(self._read_logged(), step=step)
+
+    def update_eval_epoch_metrics(self) -> Metrics:
+        if self._trainer.sanity_checking:
+            return {}
+        return self._merge()
+
+    def log_eval_end_metrics(self, metrics: Metrics) -> None:
+        if not self._trainer.sanity_checking:
+            self.log_metrics(metrics)
+
+    # --- the loggers ----------------------------------------------------------------------------------------
+    def log_metrics(self, metrics: Metrics, step: Optional[int] = None) -> None:
+        """Hand ``metrics`` to every logger (Lightning adds ``epoch`` and uses the stepped batches as the step)."""
+        if not self.loggers or not metrics:
+            return
+        self._logged.update(metrics)
+        scalars: dict[str, Any] = {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in metrics.items()}
+        if step is None:
+            given = scalars.pop("step", None)
+            if given is not None:
+                step = int(given)
+            else:
+                scalars.setdefault("epoch", self._trainer.current_epoch)
+                step = self.batches_that_stepped
+        for logger in self.loggers:
+            logger.log_metrics(metrics=scalars, step=step)
+            logger.save()
+
+    def log_hyperparams(self, module: Any, datamodule: Any) -> None:
+        """At fit start: the module's (and datamodule's) initial hyperparameters to every logger (Lightning's rule).
+
+        Hyperparameters come from ``save_hyperparameters`` (``hparams_initial``); a key the
+        module and the datamodule both hold with different values is an error, as in Lightning.
+        """
+        if not self.loggers:
+            return
+        params: Optional[dict[str, Any]] = None
+        own = _initial_hparams(module)
+        data = _initial_hparams(datamodule) if datamodule is not None else None
+        if own is not None and data is not None:
+            clash = [k for k in own.keys() & data.keys() if own[k] != data[k]]
+            if clash:
+                raise LoggingError(
+                    f"the module and the datamodule both save the hyperparameter(s) {sorted(clash)} with different "
+                    "values; logging them would lose one"
+                )
+            params = {**own, **data}
+        else:
+            params = own if own is not None else data
+        for logger in self.loggers:
+            if params is not None:
+                logger.log_hyperparams(params)
+            log_graph = getattr(logger, "log_graph", None)
+            if callable(log_graph):
+                log_graph(module)
+            logger.save()
+
+    def finalize(self, status: str) -> None:
+        """Tell every logger the run ended (``"success"`` or ``"failed"``)."""
+        for logger in self.loggers:
+            logger.finalize(status)
+
+    def teardown(self) -> None:
+        """Move the published values to the CPU (the run's devices may go away)."""
+        self._callback = {k: v.cpu() for k, v in self._callback.items()}
+        self._logged = {k: v.cpu() for k, v in self._logged.items()}
+
+
+def _initial_hparams(obj: Any) -> Optional[dict[str, Any]]:
+    """``hparams_initial`` when ``save_hyperparameters`` asked for logging (``logger=True``), else None."""
+    if not getattr(obj, "_log_hyperparams", False):
+        return None
+    initial = getattr(obj, "hparams_initial", None)
+    return dict(initial) if initial is not None else None
+
+
+def _device(module: Any) -> torch.device:
+    for p in module.parameters() if isinstance(module, torch.nn.Module) else ():
+        return p.device
+    return torch.device("cpu")
+
+
+def _sync_fn(trainer: Trainer) -> Callable[[torch.Tensor, str, Any], torch.Tensor]:
+    strategy = trainer.strategy
+
+    def sync(value: torch.Tensor, reduce: str, group: Any) -> torch.Tensor:
+        return strategy.reduce(value, reduce, group=group)  # type: ignore[no-any-return]
+
+    return sync
+
+
+def _metric_attribute(module: Any, name: str, fx: str, value: Any) -> str:
+    """The attribute of ``module`` holding the logged metric object (Lightning needs it to restore state)."""
+    found: dict[int, str] = (
+        {id(m): n for n, m in module.named_modules() if is_metric_object(m)} if isinstance(module, torch.nn.Module) else {}
+    )
+    if not found:
+        raise LoggingError(
+            f"self.log({name!r}, <metric>) in {fx}: the metric object must be an attribute of the module "
+            "(assign it in __init__), or pass metric_attribute="
+        )
+    attribute = found.get(id(value))
+    if attribute is None:
+        raise LoggingError(
+            f"self.log({name!r}, <metric>) in {fx}: this metric object is not an attribute of the module; pass "
+            f"metric_attribute= naming one of {sorted(found.values())}"
+        )
+    return attribute
+
+
+def print_results(results: list[dict[str, float]], stage: str, file: Any = None) -> None:
+    """Print Lightning's results table for ``validate``/``test`` (one column per loader)."""
+    plain = [{k.split("/dataloader_idx_")[0]: v for k, v in r.items()} for r in results]
+    names = sorted({k for r in plain for k in r})
+    if not names:
+        return
+    headers = [f"DataLoader {i}" for i in range(len(plain))]
+    width_total = shutil.get_terminal_size(fallback=(120, 30)).columns or 120
+    width = int(min(max(len(max(names, key=len)), len(max(headers, key=len)), 25), width_total / 2))
+    rows = [[f"{r[n]}" if n in r else " " for r in plain] for n in names]
+    out = file if file is not None else sys.stdout
+    try:
+        "─".encode(getattr(out, "encoding", None) or "utf-8")
+        rule = "─" * width_total
+    except UnicodeEncodeError:
+        rule = "-" * width_total
+    per_table = max(1, int((width_total - width) / width))
+    half = int(width_total / 2)
+    for start in range(0, len(headers), per_table):
+        cols = [f"{stage} Metric".capitalize(), *headers[start : start + per_table]]
+        fmt = f"{{:^{width}}}" * len(cols)
+        lines = [rule, fmt.format(*cols).rstrip(), rule]
+        for name, row in zip(names, rows):
+            cells = row[start : start + per_table]
+            if len(name) > half:  # an over-long name wraps over several lines, as Lightning prints it
+                while len(name) > half:
+                    lines.append(fmt.format(name[:half], *cells).rstrip())
+                    name = name[half:]
+                lines.append(fmt.format(name, *[" "] * len(cells)).rstrip())
+            else:
+                lines.append(fmt.format(name, *cells).rstrip())
+        lines.append(rule)
+        print(os.linesep.join(lines), file=out)

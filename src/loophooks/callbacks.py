@@ -1,0 +1,28 @@
+"""Callbacks, where Lightning users look for them: ``from loophooks.callbacks import ModelCheckpoint``.
+
+The classes live in :mod:`loophooks.engine.callbacks`. Lightning callbacks the
+engine does not provide raise an ``ImportError`` naming them and saying so,
+rather than a bare "cannot import name".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loophooks.engine._progress import ProgressBar, RichProgressBar, TQDMProgressBar
+from loophooks.engine.callbacks import Callback, EarlyStopping, EarlyStoppingReason, ModelCheckpoint
+
+__all__ = ["Callback", "EarlyStopping", "EarlyStoppingReason", "ModelCheckpoint", "ProgressBar", "RichProgressBar", "TQDMProgressBar"]
+
+# Lightning 2.6's callbacks that the engine leaves out on purpose
+_NOT_SUPPORTED = frozenset({
+    "BackboneFinetuning", "BaseFinetuning", "BatchSizeFinder", "Checkpoint", "DeviceStatsMonitor",
+    "EMAWeightAveraging", "LearningRateFinder", "ModelPruning", "RichModelSummary", "SpikeDetection",
+    "StochasticWeightAveraging", "ThroughputMonitor", "WeightAveraging",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NOT_SUPPORTED:
+        raise ImportError(f"loophooks.callbacks.{name}: Lightning's {name} callback is not supported by loophooks")
+    raise AttributeError(f"module 'loophooks.callbacks' has no attribute {name!r}")
