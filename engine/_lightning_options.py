@@ -148,7 +148,7 @@ def anomaly_context(trainer: Trainer) -> Any:
     return contextlib.nullcontext()
 
 
-def set_benchmark(benchmark: Optional[bool], deterministic: Optional[bool]) -> Optional[bool]:
+def set_benchmark(benchmark: Optional[bool], deterministic: Any) -> Optional[bool]:
     """Set ``torch.backends.cudnn.benchmark`` as Lightning does; returns the value (None: left as it was)."""
     if benchmark and deterministic:
         import warnings
