@@ -81,6 +81,14 @@ class FitLoop:
         self.epoch_rng: Optional[torch.Tensor] = None
         self.in_epoch_end = False
         self.validation: Optional[bool] = None
+        # the epochs the training and validation loaders were last requested in (reload_dataloaders_every_n_epochs)
+        self._train_loaded: Optional[int] = None
+        self._val_loaded: Optional[int] = None
+
+    def _reload_due(self, last: Optional[int]) -> bool:
+        """Lightning's rule: request the loaders again once ``reload_dataloaders_every_n_epochs`` epochs passed."""
+        n = self.trainer.reload_dataloaders_every_n_epochs
+        return bool(n) and last is not None and self.trainer.state.epoch - last >= n
 
     # --- data ------------------------------------------------------------------------------------------
     def setup_data(self) -> None:
@@ -195,6 +203,9 @@ class FitLoop:
         trainer = self.trainer
         state = trainer.state
         state.stage = "validate"
+        if self._reload_due(self._val_loaded):  # the validation loop asks for its loaders again
+            self.val_loop.loaders = None
+            self._val_loaded = state.epoch
         try:
             if zero_grad:
                 trainer._dispatch.module_hook("on_validation_model_zero_grad")
@@ -232,6 +243,7 @@ class FitLoop:
         state = trainer.state
         d = trainer._dispatch
         self.setup_data()
+        self._train_loaded = self._val_loaded = state.epoch
         if self.done() or trainer.limit_train_batches == 0:
             return
         torch.set_grad_enabled(True)
@@ -249,6 +261,10 @@ class FitLoop:
         trainer = self.trainer
         state = trainer.state
         d = trainer._dispatch
+        if self._reload_due(self._train_loaded):  # before on_train_epoch_start, as Lightning
+            self.loader = None
+            self.setup_data()
+            self._train_loaded = state.epoch
         _set_sampler_epoch(self.loader, state.epoch)
         resume, self.resume = self.resume, None
         if resume is not None and resume.mid_epoch:

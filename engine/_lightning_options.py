@@ -37,7 +37,6 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
     "plugins": (None, "Lightning plugins (precision, environment, checkpoint IO) have no counterpart here"),
     "sync_batchnorm": (False, "SyncBatchNorm conversion is not implemented; convert with "
                        "torch.nn.SyncBatchNorm.convert_sync_batchnorm before fit"),
-    "reload_dataloaders_every_n_epochs": (0, "loaders are requested once per fit"),
     "model_registry": (None, "Lightning's model registry (a cloud service) has no counterpart here"),
 }
 # Options whose only effect is on features the engine leaves to Lightning's cloud/loggers: accepted at Lightning's

@@ -194,9 +194,9 @@ class Trainer(TrainerAPI):
         # Lightning's options beyond the loop basics (engine/_options.py): work as in Lightning, or are refused
         refuse_unsupported({
             "profiler": profiler, "plugins": plugins, "sync_batchnorm": sync_batchnorm,
-            "reload_dataloaders_every_n_epochs": reload_dataloaders_every_n_epochs,
             "model_registry": model_registry, "enable_autolog_hparams": enable_autolog_hparams,
         })
+        _int_option("reload_dataloaders_every_n_epochs", reload_dataloaders_every_n_epochs, 0)
         _int_option("min_epochs", min_epochs, 0, none_ok=True)
         _int_option("min_steps", min_steps, 0, none_ok=True)
         debug = DebugFlags(fast_dev_run, overfit_batches)

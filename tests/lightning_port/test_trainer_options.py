@@ -35,7 +35,6 @@ def test_every_lightning_option_is_accepted_by_name() -> None:
         ("profiler", "simple"),
         ("plugins", []),
         ("sync_batchnorm", True),
-        ("reload_dataloaders_every_n_epochs", 1),
         ("model_registry", "name"),
         ("enable_autolog_hparams", False),
     ],
@@ -209,4 +208,45 @@ def test_loader_properties_print_and_checkpoint_callbacks(capsys: pytest.Capture
             capsys.readouterr().out,
             model.seen[0],
         ))
+    assert seen[1] == seen[0]
+
+
+@pytest.mark.parametrize("every", [1, 2])
+def test_reload_dataloaders_every_n_epochs_asks_when_lightning_asks(every: int) -> None:
+    seen = []
+    for kind in BOTH:
+        L = api(kind)
+
+        class Reloads(L.LightningModule):
+            def __init__(self) -> None:
+                super().__init__()
+                self.layer = torch.nn.Linear(2, 1)
+                self.seen: list[Any] = []
+
+            def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+                return self.layer(batch[0]).sum()
+
+            def validation_step(self, batch: Any, batch_idx: int) -> None:
+                pass
+
+            def configure_optimizers(self) -> Any:
+                return torch.optim.SGD(self.parameters(), lr=0.1)
+
+            def train_dataloader(self) -> Any:
+                self.seen.append(("train_dataloader", self.current_epoch))
+                return loader(4, 2)
+
+            def val_dataloader(self) -> Any:
+                self.seen.append(("val_dataloader", self.current_epoch))
+                return loader(4, 2)
+
+            def on_train_epoch_start(self) -> None:
+                self.seen.append(("on_train_epoch_start", self.current_epoch))
+
+            def on_validation_start(self) -> None:
+                self.seen.append(("on_validation_start", self.current_epoch))
+
+        model = Reloads()
+        quiet(trainer(kind, max_epochs=4, reload_dataloaders_every_n_epochs=every).fit, model)
+        seen.append(model.seen)
     assert seen[1] == seen[0]

@@ -144,7 +144,7 @@ class Trainer(TrainerAPI):
         profiler: None = None,
         plugins: None = None,
         sync_batchnorm: Literal[False] = False,
-        reload_dataloaders_every_n_epochs: Literal[0] = 0,
+        reload_dataloaders_every_n_epochs: int = 0,
         enable_autolog_hparams: Literal[True] = True,
         model_registry: None = None,
     ) -> None: ...
