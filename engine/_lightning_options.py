@@ -67,7 +67,12 @@ class DebugFlags:
             runs = fast_dev_run
         else:
             raise ConfigurationError(f"Trainer(fast_dev_run=...) must be a bool or an int >= 0; received {fast_dev_run!r}")
-        if isinstance(overfit_batches, bool) or not isinstance(overfit_batches, (int, float)) or overfit_batches < 0:
+        if (
+            isinstance(overfit_batches, bool)
+            or not isinstance(overfit_batches, (int, float))
+            or not overfit_batches >= 0  # NaN too
+            or overfit_batches == float("inf")
+        ):
             raise ConfigurationError(
                 f"Trainer(overfit_batches=...) must be an int >= 0 or a float in [0, 1]; received {overfit_batches!r}"
             )
@@ -94,6 +99,15 @@ class DebugFlags:
         if overfit:
             trainer.limit_train_batches = self.overfit_batches
             trainer.limit_val_batches = self.overfit_batches
+
+
+def check_flags(**flags: Any) -> None:
+    """Lightning's on/off options must be True or False (``benchmark`` may be None: leave cuDNN as it is)."""
+    for name, value in flags.items():
+        if isinstance(value, bool) or (value is None and name == "benchmark"):
+            continue
+        expected = "True, False or None" if name == "benchmark" else "True or False"
+        raise ConfigurationError(f"Trainer({name}=...) must be {expected}; received {type(value).__name__} {value!r}")
 
 
 def check_barebones(

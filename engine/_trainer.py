@@ -42,7 +42,14 @@ from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_l
 from loophooks.engine._log_publish import MetricsPublisher, print_results
 from loophooks.engine._loggers import configure_loggers, run_log_dir
 from loophooks.engine._module import LoopDataModule, LoopModule
-from loophooks.engine._lightning_options import DebugFlags, anomaly_context, check_barebones, refuse_unsupported, set_benchmark
+from loophooks.engine._lightning_options import (
+    DebugFlags,
+    anomaly_context,
+    check_barebones,
+    check_flags,
+    refuse_unsupported,
+    set_benchmark,
+)
 from loophooks.engine._options import check_options
 from loophooks.engine._optimization import LRSchedulerConfig, _NoOptimizer, parse_optimizers
 from loophooks.engine._precision import Precision
@@ -197,6 +204,7 @@ class Trainer(TrainerAPI):
             "model_registry": model_registry, "enable_autolog_hparams": enable_autolog_hparams,
         })
         _int_option("reload_dataloaders_every_n_epochs", reload_dataloaders_every_n_epochs, 0)
+        check_flags(inference_mode=inference_mode, detect_anomaly=detect_anomaly, barebones=barebones, benchmark=benchmark)
         _int_option("min_epochs", min_epochs, 0, none_ok=True)
         _int_option("min_steps", min_steps, 0, none_ok=True)
         debug = DebugFlags(fast_dev_run, overfit_batches)

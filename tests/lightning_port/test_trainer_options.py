@@ -250,3 +250,14 @@ def test_reload_dataloaders_every_n_epochs_asks_when_lightning_asks(every: int) 
         quiet(trainer(kind, max_epochs=4, reload_dataloaders_every_n_epochs=every).fit, model)
         seen.append(model.seen)
     assert seen[1] == seen[0]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("overfit_batches", float("nan")), ("overfit_batches", 1.5), ("fast_dev_run", -1), ("min_epochs", -1),
+     ("min_steps", 1.5), ("inference_mode", "yes"), ("detect_anomaly", 1), ("benchmark", "fast"),
+     ("reload_dataloaders_every_n_epochs", -1)],
+)
+def test_bad_values_are_refused_naming_the_option(option: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=option):
+        Trainer(**{option: value})
