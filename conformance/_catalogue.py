@@ -183,6 +183,8 @@ def needs(scenario: Scenario) -> frozenset[str]:
     validates = fit and bool(scenario.val_batches) and scenario.limit_val_batches != 0
     if validates and scenario.num_sanity_val_steps != 0:
         out.add("sanity_check")
+    if fit and len(scenario.combined_train) > 1:
+        out.add("multiple_train_loaders")  # a list of training loaders, read together
     if (fit or scenario.fn == "validate") and len(scenario.val_batches) > 1:
         out.add("multiple_val_loaders")
     if scenario.fn == "test" and len(scenario.test_batches) > 1:
