@@ -8,10 +8,11 @@ the same model unrecorded (DataLoader and timing as in ``bench_step``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _harness import conformance_run, measure, recorder_run, scaled
+from _harness import SMOKE, clock, conformance_run, measure, recorder_run, scaled
 
 STEPS = scaled(300, 12)
 WARMUP = scaled(20, 2)
@@ -40,4 +41,39 @@ def bench_recorder(benchmark: Any, recording: bool) -> None:
         lambda: recorder_run(recording, STEPS, WARMUP),
         baseline=lambda: recorder_run(False, STEPS, WARMUP),
         rounds=12,
+    )
+
+
+def _catalogue_round(probes: bool) -> Callable[[], float]:
+    """A round of the CPU catalogue through the engine, with the effect probes on or off.
+
+    Off swaps the runner's probing layer for nothing (a benchmark-only switch: every
+    real run probes), so the pair measures exactly what the probes add."""
+    from loophooks.conformance import check
+    from loophooks.conformance import _runner as runner
+
+    def run() -> float:
+        saved = runner._probed, runner._final_modes
+        if not probes:
+            runner._probed = lambda base, found, scenario: base  # type: ignore[assignment]
+            runner._final_modes = lambda *args: None  # type: ignore[assignment]
+        try:
+            start = clock()
+            check("engine", devices=("cpu",), pattern="fit-cpu" if SMOKE else None)
+            return clock() - start
+        finally:
+            runner._probed, runner._final_modes = saved
+
+    return run
+
+
+def bench_probes(benchmark: Any) -> None:
+    benchmark.group = "conformance"
+    measure(
+        benchmark,
+        lambda: _catalogue_round(True),
+        baseline=lambda: _catalogue_round(False),
+        rounds=5,
+        warmup_rounds=1,
+        unit="catalogue",
     )

@@ -263,6 +263,16 @@ FIGURES: tuple[Figure, ...] = (
         ("bench_catalogue[engine]",),
         lambda r: r.stat("bench_catalogue[engine]"),
         _s,
+        "< 3 s",
+        lambda v: v < 3.0,
+    ),
+    Figure(
+        "conformance catalogue: with / without the effect probes",
+        ("bench_probes",),
+        lambda r: r.paired("bench_probes"),
+        _ratio,
+        "<= 1.20",
+        lambda v: v <= 1.20,
     ),
     Figure(
         "conformance catalogue: engine / Lightning adapter",

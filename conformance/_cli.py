@@ -204,9 +204,16 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         # Scenarios provoke warnings on purpose (empty loaders, say); they would bury the table.
         if not args.show_warnings:
             warnings.simplefilter("ignore")
-        report = check(
-            adapter, devices=devices, level=args.level, deviations=deviations, pattern=args.pattern, observe=collector
-        )
+        try:
+            report = check(
+                adapter, devices=devices, level=args.level, deviations=deviations, pattern=args.pattern, observe=collector
+            )
+        except Exception:  # the suite's own failure, not the trainer's: never "did not conform"
+            import traceback
+
+            traceback.print_exc()
+            print("loophooks check: could not run: the suite itself failed (above); please report it", file=sys.stderr)
+            return EXIT_NOT_RUN
     extra = dict(report.extra)
     notes = getattr(adapter, "notes", ())
     if notes:

@@ -8,6 +8,7 @@ from loophooks.engine._dispatch import Dispatcher
 from loophooks.engine._errors import CheckpointError, ConfigurationError, HookValueError
 from loophooks.engine._module import LoopDataModule, LoopModule
 from loophooks.engine._optimization import LoopOptimizer, LRSchedulerConfig
+from loophooks.engine._signals import SIGTERMException
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
 from loophooks.engine._trainer import Trainer
@@ -29,6 +30,7 @@ __all__ = [
     "ModelCheckpoint",
     "ProgressBar",
     "RichProgressBar",
+    "SIGTERMException",
     "TQDMProgressBar",
     "Strategy",
     "Trainer",

@@ -49,12 +49,18 @@ from typing import Any, Callable, ContextManager, Optional
 
 import torch
 import torch.distributed as dist
-from torch._C._distributed_c10d import PrefixStore, TCPStore  # the classes torch.distributed re-exports
 from torch import nn
 from typing_extensions import final
 
 from loophooks.engine._errors import ConfigurationError, append_note
-from loophooks.engine._launch import ClusterEnvironment, ScriptLauncher, find_free_port, launched_externally
+from loophooks.engine._launch import (
+    ClusterEnvironment,
+    ScriptLauncher,
+    find_free_port,
+    init_process_group,
+    launched_externally,
+    process_count,
+)
 from loophooks.engine._precision import Precision
 from loophooks.engine._sampler import check_lengths_across_ranks, distribute_loaders
 from loophooks.engine._strategy import Strategy
@@ -66,12 +72,6 @@ DEFAULT_TIMEOUT = timedelta(minutes=30)
 
 _launcher: Optional[ScriptLauncher] = None
 """The launcher of this process, when it started the other local processes (at most one per process)."""
-
-_stores: dict[tuple[str, int], Any] = {}
-"""Rendezvous stores by (address, port), kept for the process's life (see the module docstring)."""
-
-_generation = 0
-"""How many process groups this process has created; names each group's key prefix."""
 
 _solo_port: Optional[int] = None
 """The rendezvous port of groups of one (``devices=1`` without a launcher), chosen once per process."""
@@ -88,28 +88,6 @@ class _StepWrapper(nn.Module):
 
     def forward(self, name: str, *args: Any) -> Any:
         return self._call(name, *args)
-
-
-def _process_count(accelerator: str, devices: Any) -> int:
-    if isinstance(devices, (list, tuple)):
-        if not devices:
-            raise ConfigurationError("Trainer(devices=[]) names no device")
-        return len(devices)
-    if devices in (None, "auto", -1, "-1"):
-        if "LOCAL_WORLD_SIZE" in os.environ and launched_externally():
-            return int(os.environ["LOCAL_WORLD_SIZE"])
-        if accelerator == "cuda":
-            return max(1, torch.cuda.device_count())
-        return 1
-    try:
-        count = int(devices)
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            f"Trainer(devices=...) must be an int, a list of indices or 'auto'; received {devices!r}"
-        ) from None
-    if count < 1:
-        raise ConfigurationError(f"Trainer(devices=...) must be >= 1; received {devices!r}")
-    return count
 
 
 class DDPStrategy(Strategy):
@@ -169,7 +147,7 @@ class DDPStrategy(Strategy):
         if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 1:
             raise ConfigurationError(f"Trainer(num_nodes=...) must be a positive int; received {num_nodes!r}")
         self.accelerator = accelerator
-        self.num_processes = _process_count(accelerator, devices)
+        self.num_processes = process_count(accelerator, devices)
         self.num_nodes = num_nodes
         if self.process_group_backend is None:
             self.process_group_backend = "nccl" if accelerator == "cuda" else "gloo"
@@ -247,40 +225,13 @@ class DDPStrategy(Strategy):
             torch.cuda.set_device(self.root_device)
         if not dist.is_initialized():
             self._excepthook = sys.excepthook  # init_process_group wraps it to prefix "[rank<r>]: "
-            self._init_process_group(self._cluster)
+            init_process_group(self._cluster, self.process_group_backend, self.timeout)
             self._owns_group = True
         elif dist.get_world_size() != self._cluster.world_size:
             raise ConfigurationError(
                 f"a process group of {dist.get_world_size()} processes already exists; this run needs "
                 f"{self._cluster.world_size}"
             )
-
-    def _init_process_group(self, env: ClusterEnvironment) -> None:
-        global _generation
-        key = (env.master_addr, env.master_port)
-        store = _stores.get(key)
-        if store is None:
-            # torchrun's agent hosts the store; otherwise global rank 0 does (torch's env:// rule)
-            agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
-            store = TCPStore(
-                env.master_addr,
-                env.master_port,
-                env.world_size,
-                is_master=env.global_rank == 0 and not agent,
-                timeout=self.timeout,
-                multi_tenant=True,
-                wait_for_workers=False,
-            )
-            _stores[key] = store
-        _generation += 1
-        assert self.process_group_backend is not None
-        dist.init_process_group(
-            self.process_group_backend,
-            store=PrefixStore(f"loophooks/{_generation}", store),
-            rank=env.global_rank,
-            world_size=env.world_size,
-            timeout=self.timeout,
-        )
 
     # --- the model ------------------------------------------------------------------------------------
     def model_to_device(self) -> None:
@@ -336,7 +287,7 @@ class DDPStrategy(Strategy):
             return
         note = launcher.failure_note()
         if note is not None:
-            _note(exc, f"loophooks: {note}")
+            append_note(exc, f"loophooks: {note}")
         launcher.kill()
 
     # --- collectives ----------------------------------------------------------------------------------
@@ -421,11 +372,6 @@ class DDPStrategy(Strategy):
                 rank=self.global_rank,
             )
         return loaders
-
-
-def _note(exc: BaseException, text: str) -> None:
-    """PEP 678 note (kept in ``__notes__`` on Python 3.10, where tracebacks do not show it); never raises."""
-    append_note(exc, text)
 
 
 def resolve_strategy(

@@ -24,14 +24,14 @@ callbacks (checkpointing, early stopping). Callers pick the matching method.
 
 from __future__ import annotations
 
-import dis
 from collections.abc import Mapping
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Callable, Final, Optional
 
 from typing_extensions import final
 
-from loophooks.engine._errors import add_note
+from loophooks.engine._errors import ConfigurationError, add_note
+from loophooks.engine._inspect import STEPS, does_nothing, loader_idx_arguments, step_arguments
 from loophooks.engine._module import LoopModule
 from loophooks.engine._state import LoopState
 from loophooks.spec import CALLBACK_HOOKS, HOOKS, check_args, check_return
@@ -43,21 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "is_overridden"]
 
 _Fn = Callable[..., Any]
-
-
-# What a body that does nothing compiles to, by Python version: ``pass``, ``...``, a docstring
-# and ``return None`` all load None and return it (the constant's index varies, so compare values).
-_NOTHING: Final = ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
-_IGNORED_OPS: Final = frozenset({"RESUME", "NOP", "CACHE"})
-
-
-def _does_nothing(fn: Any) -> bool:
-    """Whether ``fn``'s body only returns None (``pass``, ``...``, a docstring, ``return None``)."""
-    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
-    if code is None:
-        return False
-    ops = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in _IGNORED_OPS]
-    return ops in _NOTHING
 
 
 def _default(name: str) -> Any:
@@ -82,6 +67,7 @@ class Dispatcher:
         "_hooks",
         "_cb_hooks",
         "_mod",
+        "_takes_idx",
         "active",
         "callbacks",
         "datamodule",
@@ -111,6 +97,7 @@ class Dispatcher:
         self._dm: dict[str, Optional[_Fn]] = {}
         self._data: dict[str, tuple[str, Optional[_Fn]]] = {}
         self._cb: dict[str, tuple[_Fn, ...]] = {}
+        self._takes_idx: dict[str, bool] = {}
         self.active: frozenset[str] = frozenset()
         """Hooks that do something for this run (a callback or the model answers them). The loops test
         ``name in d.active`` before the per-batch hooks, so a hook nobody implements costs no call."""
@@ -136,6 +123,8 @@ class Dispatcher:
                 else:
                     self._data[name] = ("module", self._mod[name])
         self.resolve_callbacks(self.callbacks)
+        for step in STEPS:
+            self._takes_idx[step] = step_arguments(getattr(module, step, None))
 
     def resolve_callbacks(self, callbacks: list[Any]) -> None:
         """(Re)build the callback side, after ``configure_callbacks`` changed the list."""
@@ -146,7 +135,7 @@ class Dispatcher:
                 if not is_overridden(cb, name):
                     continue
                 fn = getattr(cb, name)
-                if name not in ("state_dict",) and _does_nothing(fn):
+                if name not in ("state_dict",) and does_nothing(fn):
                     continue
                 fns.append(fn)
             self._cb[name] = tuple(fns)
@@ -164,7 +153,7 @@ class Dispatcher:
         if default is None:
             # A step method the model lacks: the loop checks for it before it needs it.
             return None
-        if _does_nothing(default):
+        if does_nothing(default):
             return None
         if isinstance(module, LoopModule):
             return getattr(module, name)  # type: ignore[no-any-return]
@@ -196,6 +185,33 @@ class Dispatcher:
 
     def callbacks_with(self, name: str) -> tuple[_Fn, ...]:
         return self._cb[name]
+
+    # --- calling conventions of the step methods (resolved once per run) ----------------------------
+    def takes_batch_idx(self, step: str) -> bool:
+        """Whether the model's ``step`` accepts ``batch_idx`` (Lightning passes it only then)."""
+        return self._takes_idx[step]
+
+    def check_loader_idx(self, step: str, multi: bool) -> None:
+        """Lightning's check before an evaluation loop, on the step and the model's batch hooks.
+
+        With several loaders each must take ``dataloader_idx`` (or ``*args``); with one, it is not
+        passed, so none may require it (a default, ``dataloader_idx=0``, is fine).
+        """
+        module = self.module
+        kind = step[: -len("_step")]
+        for name in (step, f"on_{kind}_batch_start", f"on_{kind}_batch_end"):
+            fn = getattr(module, name, None)
+            if fn is None or (name != step and not is_overridden(module, name)):
+                continue
+            accepts, requires = loader_idx_arguments(fn)
+            owner = f"{type(module).__name__}.{name}"
+            if multi and not accepts:
+                raise ConfigurationError(f"{owner} must accept dataloader_idx: there are several loaders")
+            if not multi and requires:
+                raise ConfigurationError(
+                    f"{owner} requires dataloader_idx, which the loop passes only when there are several"
+                    " loaders; there is one: give it a default (`dataloader_idx: int = 0`) or leave it out"
+                )
 
     # --- calls ---------------------------------------------------------------------------------------
     def module_hook(self, name: str, *args: Any, **kwargs: Any) -> Any:

@@ -24,19 +24,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator
-from loophooks.engine._errors import ConfigurationError, HookValueError, add_note
+from loophooks.engine._errors import ConfigurationError, HookValueError
 from loophooks.engine._lightning_options import can_stop_early
+from loophooks.engine._step import Closure, closure_not_called
 from loophooks.spec._checks import RETURN_HINTS
 
 if TYPE_CHECKING:
+    from loophooks.engine._context import LoopContext
     from loophooks.engine._fit_loop import FitLoop
-    from loophooks.engine._trainer import Trainer
 
 __all__ = ["TrainingEpochLoop"]
 
@@ -44,150 +45,53 @@ _BATCH_START_EXPECTED = "None or -1 (" + RETURN_HINTS["on_train_batch_start"] + 
 
 
 @final
-class _Closure:
-    """``training_step`` + zero_grad + backward, handed to ``optimizer_step``; reused for every batch."""
-
-    __slots__ = ("args", "batch_idx", "extra", "loss", "loop", "ran", "zero_grad")
-
-    def __init__(self, loop: TrainingEpochLoop) -> None:
-        self.loop = loop
-        self.args: tuple[Any, ...] = ()
-        self.batch_idx = 0
-        self.zero_grad = False
-        self.loss: Optional[torch.Tensor] = None
-        self.extra: Optional[dict[str, Any]] = None
-        self.ran = False  # set by each call: optimizer_step must run the closure (Lightning raises otherwise)
-
-    def __call__(self) -> Optional[torch.Tensor]:
-        if not torch.is_grad_enabled():  # a hook switched grad off; the closure needs it (cheap check, rare path)
-            with torch.enable_grad():
-                return self()
-        self.ran = True
-        loop = self.loop
-        trainer = loop.trainer
-        d = trainer._dispatch
-        strategy = trainer._strategy
-        if strategy.direct_steps:
-            output = d.module_hook("training_step", *self.args)
-        else:
-            output = strategy.step(d.module_hook, "training_step", *self.args)
-        if isinstance(output, torch.Tensor):
-            closure_loss: Optional[torch.Tensor] = output
-            self.extra = None
-        elif output is None:
-            closure_loss = None
-            self.extra = None
-            warnings.warn("training_step returned None; the batch is skipped", stacklevel=2)
-        elif isinstance(output, Mapping):
-            closure_loss = output.get("loss")
-            if not isinstance(closure_loss, torch.Tensor):
-                _bad_output(trainer, "a dict with a tensor under 'loss'", output)
-            self.extra = {k: v for k, v in output.items() if k != "loss"}
-        else:
-            _bad_output(trainer, "a Tensor, a dict with 'loss', or None", output)
-        if closure_loss is not None:
-            # backward needs one element attached to the graph: say so here, not in autograd's words
-            if closure_loss.numel() != 1 or not closure_loss.requires_grad:
-                _bad_loss(closure_loss, trainer)
-            if trainer.terminate_on_nan and not bool(torch.isfinite(closure_loss).all()):
-                _bad_loss(closure_loss, trainer, finite=True)
-            if loop.accumulate > 1:
-                closure_loss = closure_loss / loop.accumulate
-        self.loss = closure_loss.detach() if closure_loss is not None else None
-        optimizer = strategy.optimizers[0]
-        if self.zero_grad:
-            if "on_before_zero_grad" in d.active:
-                d.hook("on_before_zero_grad", optimizer)
-            d.module_hook("optimizer_zero_grad", trainer.state.epoch, self.batch_idx, optimizer)
-        if closure_loss is not None:
-            strategy.backward(closure_loss, optimizer)
-        return self.loss
-
-
-def _bad_output(trainer: Trainer, expected: str, output: Any) -> NoReturn:
-    """Raise the error for a ``training_step`` return the loop cannot use.
-
-    Noted as ``training_step``'s before it leaves the closure: ``optimizer_step``
-    runs the closure, and its note would otherwise be the first (and only) one.
-    """
-    error = HookValueError("training_step", "return value", expected, output)
-    add_note(error, f"training_step's return value at {trainer.state.where()}")
-    raise error
-
-
-def _bad_loss(loss: torch.Tensor, trainer: Trainer, finite: bool = False) -> None:
-    """Raise the error for a loss that backward cannot (or, with ``terminate_on_nan``, must not) use."""
-    if finite:
-        expected = "finite (Trainer(terminate_on_nan=True) stops on NaN or inf)"
-    elif loss.numel() != 1:
-        expected = f"a scalar tensor (one element), not shape {tuple(loss.shape)}"
-    else:
-        expected = "a tensor that requires grad (computed from the parameters, not detached or made with torch.tensor)"
-    error = HookValueError("training_step", "loss", expected, loss)
-    add_note(error, f"training_step's loss at {trainer.state.where()}")
-    raise error
-
-
-def _closure_not_called(trainer: Trainer) -> NoReturn:
-    """An ``optimizer_step`` that never ran its closure: nothing was trained, so say so (as Lightning does)."""
-    model = type(trainer._strategy.module).__name__
-    error = ConfigurationError(
-        f"{model}.optimizer_step returned without calling optimizer_closure: training_step and backward never ran, "
-        "so this step trained nothing. Call optimizer.step(closure=optimizer_closure) (or optimizer_closure()) "
-        "in optimizer_step, and use an optimizer whose step calls the closure."
-    )
-    add_note(error, f"model hook optimizer_step at {trainer.state.where()}")
-    raise error
-
-
-@final
 class TrainingEpochLoop:
     """Runs the batches of one training epoch (see the module docstring for the order)."""
 
-    def __init__(self, trainer: Trainer, fit: FitLoop) -> None:
-        self.trainer = trainer
+    def __init__(self, ctx: LoopContext, fit: FitLoop) -> None:
+        self.ctx = ctx
         self.fit = fit
-        self.accumulate = trainer.accumulate_grad_batches
+        self.accumulate = ctx.trainer.accumulate_grad_batches
         self.ready = 0  # batches fetched this epoch (Lightning's batch_progress.current.ready)
         self.in_batch_end = False
-        self._closure = _Closure(self)
+        self._closure = Closure(ctx, self.accumulate)
         self._takes_idx = True
 
     # --- Lightning's predicates ----------------------------------------------------------------------
     def num_ready_batches_reached(self) -> bool:
-        return self.ready == self.fit.max_batches or self.trainer.state.is_last_batch
+        return self.ready == self.fit.max_batches or self.ctx.state.is_last_batch
 
     def should_accumulate(self) -> bool:
         return self.ready % self.accumulate != 0 and not self.num_ready_batches_reached()
 
-    def _max_steps_reached(self) -> bool:
-        max_steps = self.trainer.max_steps
-        return max_steps != -1 and self.trainer.state.global_step >= max_steps
-
     def done(self) -> bool:
-        state = self.trainer.state
-        max_steps = self.trainer.max_steps
+        state = self.ctx.state
+        max_steps = self.ctx.trainer.max_steps
         if max_steps != -1 and state.global_step >= max_steps:
             return True
         if self.ready == self.fit.max_batches or state.is_last_batch:
             return True
-        return state.should_stop and can_stop_early(self.trainer)  # min_epochs/min_steps hold a stop back
+        return state.should_stop and can_stop_early(self.ctx.trainer)  # min_epochs/min_steps hold a stop back
 
     # --- the epoch -------------------------------------------------------------------------------------
     def run(self, batches: BatchIterator) -> None:
-        trainer = self.trainer
-        state = trainer.state
-        d = trainer._dispatch
-        automatic = trainer._strategy.automatic
+        ctx = self.ctx
+        state = ctx.state
+        d = ctx.dispatcher()
+        transfer = ctx.data.transfer
+        automatic = ctx.strategy.automatic
         # Schedulers step only under automatic optimization (Lightning's rule); without any, skip the checks.
-        schedulers = automatic and bool(trainer._strategy.lr_scheduler_configs)
+        schedulers = automatic and bool(ctx.strategy.lr_scheduler_configs)
         batch_start = "on_train_batch_start" in d.active
         batch_end = "on_train_batch_end" in d.active
-        self._takes_idx = trainer._takes_batch_idx("training_step")
+        self._takes_idx = d.takes_batch_idx("training_step")
         self.ready = state.batches_done
         state.is_last_batch = False
-        metrics = trainer._metrics
+        metrics = ctx.metrics
+        signals = ctx.signals
         while not self.done():
+            if signals.received_sigterm:  # engine/_signals.py: stop between batches, never inside one
+                signals.check()
             try:
                 batch = next(batches)
             except StopIteration:
@@ -196,7 +100,7 @@ class TrainingEpochLoop:
             state.batch_idx = batch_idx
             state.total_batch_idx += 1
             state.is_last_batch = batches.is_last
-            batch = trainer._transfer(batch, 0)
+            batch = transfer(batch, 0)
             self.ready += 1
             metrics.on_batch_start(batch)
             response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start else None
@@ -240,23 +144,22 @@ class TrainingEpochLoop:
                     logger.save()
 
     def _automatic(self, batch: Any, batch_idx: int) -> dict[str, Any]:
-        trainer = self.trainer
+        ctx = self.ctx
         closure = self._closure
         closure.args = (batch, batch_idx) if self._takes_idx else (batch,)
         closure.batch_idx = batch_idx
         closure.zero_grad = batch_idx % self.accumulate == 0
         if self.should_accumulate():
-            with trainer._strategy.block_backward_sync():  # DDP: no all-reduce until the stepping batch
+            with ctx.strategy.block_backward_sync():  # DDP: no all-reduce until the stepping batch
                 closure()
         else:
-            strategy = trainer._strategy
             closure.ran = False
-            trainer._dispatch.module_hook(
-                "optimizer_step", trainer.state.epoch, batch_idx, strategy.loop_optimizers[0], closure
+            ctx.dispatcher().module_hook(
+                "optimizer_step", ctx.state.epoch, batch_idx, ctx.strategy.loop_optimizers[0], closure
             )
             if not closure.ran:
-                _closure_not_called(trainer)
-            trainer.state.global_step += 1
+                closure_not_called(ctx)
+            ctx.state.global_step += 1
         loss = closure.loss
         closure.loss = None
         if loss is None:
@@ -265,9 +168,9 @@ class TrainingEpochLoop:
         return {"loss": loss} if not extra else {"loss": loss, **extra}
 
     def _manual(self, batch: Any, batch_idx: int) -> dict[str, Any]:
-        trainer = self.trainer
+        ctx = self.ctx
         args = (batch, batch_idx) if self._takes_idx else (batch,)
-        output = trainer._strategy.step(trainer._dispatch.module_hook, "training_step", *args)
+        output = ctx.strategy.step(ctx.dispatcher().module_hook, "training_step", *args)
         if output is None:
             return {}
         if isinstance(output, torch.Tensor):
@@ -281,13 +184,14 @@ class TrainingEpochLoop:
 
     def update_lr_schedulers(self, interval: str, plateau: bool) -> None:
         """Step the schedulers whose interval (and frequency) is due, as Lightning does."""
-        trainer = self.trainer
-        configs = trainer._strategy.lr_scheduler_configs
-        if not configs or not trainer._strategy.automatic:
+        ctx = self.ctx
+        configs = ctx.strategy.lr_scheduler_configs
+        if not configs or not ctx.strategy.automatic:
             return
         if interval == "step" and self.should_accumulate():
             return
-        state = trainer.state
+        state = ctx.state
+        trainer = ctx.trainer
         for config in configs:
             if plateau != config.reduce_on_plateau:
                 continue
@@ -306,4 +210,4 @@ class TrainingEpochLoop:
                         )
                     warnings.warn(f"ReduceLROnPlateau metric {config.monitor!r} missing; not stepping", RuntimeWarning)
                     continue
-            trainer._dispatch.module_hook("lr_scheduler_step", config.scheduler, metric)
+            ctx.dispatcher().module_hook("lr_scheduler_step", config.scheduler, metric)

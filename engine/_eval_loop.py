@@ -26,7 +26,7 @@ from loophooks.engine._data import BatchIterator, as_loader_list, loader_length,
 from loophooks.engine._lightning_options import grad_context
 
 if TYPE_CHECKING:
-    from loophooks.engine._trainer import Trainer
+    from loophooks.engine._context import LoopContext
 
 __all__ = ["EvalLoop", "capture_modes", "restore_modes"]
 
@@ -48,12 +48,11 @@ def restore_modes(modes: list[tuple[Any, bool]]) -> None:
 class EvalLoop:
     """Runs validation (inside fit or ``validate``) or ``test``."""
 
-    def __init__(self, trainer: Trainer, kind: Literal["validation", "test"]) -> None:
-        self.trainer = trainer
+    def __init__(self, ctx: LoopContext, kind: Literal["validation", "test"]) -> None:
+        self.ctx = ctx
         self.kind = kind
         self.loaders: list[Any] | None = None
         self.max_batches: list[Number] = []
-        self.has_run = False
         self.seen: dict[int, int] = {}  # batches logged per loader, the loggers' step (kept across a fit's runs)
         self._step = f"{kind}_step"
         self._batch_start = f"on_{kind}_batch_start"
@@ -61,34 +60,36 @@ class EvalLoop:
 
     @property
     def limit(self) -> Number:
-        t = self.trainer
+        t = self.ctx.trainer
         return t.limit_val_batches if self.kind == "validation" else t.limit_test_batches
 
     def setup_data(self) -> None:
         """Ask for the loaders (once per fit) and count their batches."""
-        trainer = self.trainer
-        if self.loaders is not None and trainer.state.fn == "fit":
+        ctx = self.ctx
+        if self.loaders is not None and ctx.state.fn == "fit":
             return
-        if self.limit == 0 or not trainer._dispatch.has(self._step):
+        if self.limit == 0 or not ctx.dispatcher().has(self._step):
             return
         source = "val_dataloader" if self.kind == "validation" else "test_dataloader"
-        loaders = as_loader_list(trainer._request_loaders(source), source)
+        loaders = as_loader_list(ctx.data.request(source), source)
         self.loaders = loaders
         self.seen = {}
         option = "limit_val_batches" if self.kind == "validation" else "limit_test_batches"
         self.max_batches = [num_batches(loader_length(dl), self.limit, option) for dl in loaders]
 
     def run(self, sanity: bool = False) -> list[dict[str, torch.Tensor]]:
-        trainer = self.trainer
-        grad = torch.no_grad() if trainer.state.fn == "fit" else grad_context(trainer)  # Trainer(inference_mode=)
+        # Trainer(inference_mode=False): no_grad outside fit too (engine/_lightning_options.py)
+        grad = torch.no_grad() if self.ctx.state.fn == "fit" else grad_context(self.ctx.trainer)
         with grad:
             return self._run(sanity)
 
     def _run(self, sanity: bool) -> list[dict[str, torch.Tensor]]:
-        trainer = self.trainer
-        d = trainer._dispatch
-        state = trainer.state
-        strategy = trainer._strategy
+        ctx = self.ctx
+        trainer = ctx.trainer
+        d = ctx.dispatcher()
+        state = ctx.state
+        strategy = ctx.strategy
+        transfer = ctx.data.transfer
         kind = self.kind
         self.setup_data()
         loaders = self.loaders or []
@@ -99,11 +100,11 @@ class EvalLoop:
         if not loaders or sum(max_batches) == 0:
             return []
         multi = len(loaders) > 1
-        trainer._check_loader_idx(self._step, multi)
-        step_takes_idx = trainer._takes_batch_idx(self._step)
+        d.check_loader_idx(self._step, multi)
+        step_takes_idx = d.takes_batch_idx(self._step)
         step = d.module_hook
-        modes = capture_modes(trainer.lightning_module)
-        metrics = trainer._metrics
+        modes = capture_modes(strategy.module)
+        metrics = ctx.metrics
         d.module_hook(f"on_{kind}_model_eval")
         d.hook(f"on_{kind}_start")
         d.hook(f"on_{kind}_epoch_start")
@@ -113,8 +114,9 @@ class EvalLoop:
             if limit == 0:
                 continue
             for batch_idx, batch in enumerate(BatchIterator(loader, limit)):
+                ctx.signals.check()  # engine/_signals.py: SIGTERM stops the run between batches
                 state.eval_batch_idx = batch_idx
-                batch = trainer._transfer(batch, dl_idx)
+                batch = transfer(batch, dl_idx)
                 metrics.on_batch_start(batch, dl_idx if multi else None)
                 args: tuple[Any, ...] = (batch, batch_idx, dl_idx) if multi else (batch, batch_idx)
                 d.hook(self._batch_start, *args)
@@ -126,8 +128,6 @@ class EvalLoop:
                     seen = self.seen.get(dl_idx, 0)
                     metrics.update_eval_step_metrics(seen)
                     self.seen[dl_idx] = seen + 1
-            if not sanity:
-                self.has_run = True
             # this loader's epoch values: its entry in the returned list
             metrics.epoch_end_reached()
             outputs.append(metrics.update_eval_epoch_metrics())

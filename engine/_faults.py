@@ -58,8 +58,8 @@ def run_exception_handlers(trainer: Trainer, error: BaseException) -> None:
             failures.append(other)
             append_note(error, f"loophooks: {what} raised {_describe(other)} while handling this error")
 
-    strategy = trainer._strategy
-    d = trainer._dispatch
+    strategy = trainer._ctx.strategy
+    d = trainer._ctx.dispatch
     attempt("the strategy's on_exception", lambda: strategy.on_exception(error))
     if d is not None:
         for fn in d.callbacks_with("on_exception"):

@@ -33,7 +33,7 @@ from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._lightning_options import can_stop_early, sequential_loader
 
 if TYPE_CHECKING:
-    from loophooks.engine._trainer import Trainer
+    from loophooks.engine._context import LoopContext
 
 __all__ = ["FitLoop", "ResumePoint"]
 
@@ -70,13 +70,13 @@ def _set_sampler_epoch(loader: Any, epoch: int) -> None:
 
 @final
 class FitLoop:
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
+    def __init__(self, ctx: LoopContext) -> None:
+        self.ctx = ctx
         self.loader: Any = None
         self.max_batches: Number = INF
         self.val_check_batch: Number = INF
-        self.val_loop = EvalLoop(trainer, "validation")
-        self.epoch_loop = TrainingEpochLoop(trainer, self)
+        self.val_loop = EvalLoop(ctx, "validation")
+        self.epoch_loop = TrainingEpochLoop(ctx, self)
         self.resume: Optional[ResumePoint] = None
         self.epoch_rng: Optional[torch.Tensor] = None
         self.in_epoch_end = False
@@ -87,17 +87,18 @@ class FitLoop:
 
     def _reload_due(self, last: Optional[int]) -> bool:
         """Lightning's rule: request the loaders again once ``reload_dataloaders_every_n_epochs`` epochs passed."""
-        n = self.trainer.reload_dataloaders_every_n_epochs
-        return bool(n) and last is not None and self.trainer.state.epoch - last >= n
+        n = self.ctx.trainer.reload_dataloaders_every_n_epochs
+        return bool(n) and last is not None and self.ctx.state.epoch - last >= n
 
     # --- data ------------------------------------------------------------------------------------------
     def setup_data(self) -> None:
-        trainer = self.trainer
+        ctx = self.ctx
+        trainer = ctx.trainer
         if self.loader is not None:
             return
-        if trainer.limit_train_batches == 0 or not trainer._dispatch.has("training_step"):
+        if trainer.limit_train_batches == 0 or not ctx.dispatcher().has("training_step"):
             return
-        given = trainer._request_loaders("train_dataloader")
+        given = ctx.data.request("train_dataloader")
         try:
             combined = combine_training(given)  # several loaders: read together (engine/_combined.py)
         except ValueError as exc:
@@ -128,7 +129,7 @@ class FitLoop:
 
     def _setup_combined(self, combined: CombinedLoader) -> None:
         """Several training loaders: each limited by ``limit_train_batches``, the length as the mode combines them."""
-        trainer = self.trainer
+        trainer = self.ctx.trainer
         if trainer.overfit_batches > 0:
             combined.flattened = [sequential_loader(dl, "overfit_batches") for dl in combined.flattened]
         combined.limits = [
@@ -139,7 +140,7 @@ class FitLoop:
         self._setup_val_check()
 
     def _setup_val_check(self) -> None:
-        trainer = self.trainer
+        trainer = self.ctx.trainer
         if self.max_batches == 0:
             return
         interval = trainer.val_check_interval
@@ -157,10 +158,26 @@ class FitLoop:
         else:
             self.val_check_batch = max(1, int(self.max_batches * interval))
 
+    def estimated_stepping_batches(self) -> Number:
+        """Lightning's estimate of the optimizer steps of a fit; before a run there is no loader to ask.
+
+        Before a run the batches are unknown and the answer is ``max_steps``, as in Lightning.
+        """
+        trainer = self.ctx.trainer
+        max_steps, max_epochs = trainer.max_steps, trainer.max_epochs
+        if max_epochs == -1:
+            return INF if max_steps == -1 else max_steps
+        if self.loader is None and self.ctx.dispatch is not None:
+            self.setup_data()
+        if self.max_batches == INF:  # a loader without a length, or none yet: Lightning answers max_steps
+            return max_steps
+        steps = -(-int(self.max_batches) // trainer.accumulate_grad_batches) * max(max_epochs, 1)
+        return min(steps, max_steps) if max_steps != -1 else steps
+
     # --- predicates ------------------------------------------------------------------------------------
     def done(self) -> bool:
-        trainer = self.trainer
-        state = trainer.state
+        trainer = self.ctx.trainer
+        state = self.ctx.state
         if self.max_batches == 0:
             return True
         if trainer.max_steps != -1 and state.global_step >= trainer.max_steps:
@@ -170,21 +187,23 @@ class FitLoop:
         return state.should_stop and can_stop_early(trainer)  # min_epochs/min_steps hold a stop back
 
     def should_check_val_epoch(self) -> bool:
-        trainer = self.trainer
-        n = trainer.check_val_every_n_epoch
+        n = self.ctx.trainer.check_val_every_n_epoch
         if self.validation is None:  # looked up once per fit: it inspects the model and the datamodule
-            self.validation = trainer._enable_validation()
-        return self.validation and (n is None or (trainer.state.epoch + 1) % n == 0)
+            self.validation = self._validation_enabled()
+        return self.validation and (n is None or (self.ctx.state.epoch + 1) % n == 0)
+
+    def _validation_enabled(self) -> bool:
+        return self.ctx.data.validation_enabled(self.ctx.trainer.limit_val_batches)
 
     def should_check_val(self) -> bool:
         """Lightning's ``_should_check_val_fx``, after a training batch."""
-        trainer = self.trainer
         if not self.validation:  # validation is off for this fit (looked up in run)
             return False
+        trainer = self.ctx.trainer
+        state = self.ctx.state
         n = trainer.check_val_every_n_epoch
-        if n is not None and (trainer.state.epoch + 1) % n != 0:
+        if n is not None and (state.epoch + 1) % n != 0:
             return False
-        state = trainer.state
         infinite = self.val_check_batch == INF
         if state.is_last_batch and infinite:
             return True
@@ -200,32 +219,31 @@ class FitLoop:
 
     # --- running ---------------------------------------------------------------------------------------
     def run_validation(self, zero_grad: bool) -> None:
-        trainer = self.trainer
-        state = trainer.state
+        state = self.ctx.state
         state.stage = "validate"
         if self._reload_due(self._val_loaded):  # the validation loop asks for its loaders again
             self.val_loop.loaders = None
             self._val_loaded = state.epoch
         try:
             if zero_grad:
-                trainer._dispatch.module_hook("on_validation_model_zero_grad")
+                self.ctx.dispatcher().module_hook("on_validation_model_zero_grad")
             self.val_loop.run()
         finally:
             state.stage = "train"
 
     def run_sanity_check(self) -> None:
-        trainer = self.trainer
-        if not (trainer._enable_validation() and trainer.num_sanity_val_steps != 0):
+        ctx = self.ctx
+        if not (self._validation_enabled() and ctx.trainer.num_sanity_val_steps != 0):
             return
         # A fit resumed mid-epoch continues without one (Lightning's rule; spec/ORDER.md "Where the resumed fit
         # continues"). Lightning also skips it on end-of-epoch resumes under max_steps: the spec does not.
         if self.resume is not None and self.resume.mid_epoch:
             return
-        state = trainer.state
-        d = trainer._dispatch
+        state = ctx.state
+        d = ctx.dispatcher()
         rng = _RngState.capture()
         state.stage = "sanity_check"
-        metrics = trainer._metrics
+        metrics = ctx.metrics
         try:
             metrics.reset_results()  # the sanity check's values are published nowhere (Lightning)
             metrics.reset_metrics()
@@ -239,15 +257,15 @@ class FitLoop:
             rng.restore()
 
     def run(self) -> None:
-        trainer = self.trainer
-        state = trainer.state
-        d = trainer._dispatch
+        ctx = self.ctx
+        state = ctx.state
+        d = ctx.dispatcher()
         self.setup_data()
         self._train_loaded = self._val_loaded = state.epoch
-        if self.done() or trainer.limit_train_batches == 0:
+        if self.done() or ctx.trainer.limit_train_batches == 0:
             return
         torch.set_grad_enabled(True)
-        self.validation = trainer._enable_validation()
+        self.validation = self._validation_enabled()
         if self.should_check_val_epoch() and self.val_loop.loaders is None:
             state.stage = "validate"  # Lightning asks for the loaders here with grad enabled
             self.val_loop.setup_data()
@@ -258,9 +276,9 @@ class FitLoop:
         d.hook("on_train_end")
 
     def run_epoch(self) -> None:
-        trainer = self.trainer
-        state = trainer.state
-        d = trainer._dispatch
+        ctx = self.ctx
+        state = ctx.state
+        d = ctx.dispatcher()
         if self._reload_due(self._train_loaded):  # before on_train_epoch_start, as Lightning
             self.loader = None
             self.setup_data()
@@ -287,13 +305,14 @@ class FitLoop:
             batches = BatchIterator(self.loader, self.max_batches)
         self.epoch_loop.run(batches)
         self.end_epoch()
+        ctx.signals.check()  # engine/_signals.py: a SIGTERM during the epoch's end stops here
 
     def end_epoch(self) -> None:
-        trainer = self.trainer
-        state = trainer.state
-        d = trainer._dispatch
+        ctx = self.ctx
+        state = ctx.state
+        d = ctx.dispatcher()
         self.in_epoch_end = True
-        metrics = trainer._metrics
+        metrics = ctx.metrics
         try:
             metrics.epoch_end_reached()  # reads of the metric dicts now give epoch values
             d.callback_hooks("on_train_epoch_end", monitoring=False)

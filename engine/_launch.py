@@ -54,8 +54,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional
+from datetime import timedelta
+from typing import Any, Optional
 
+import torch
+import torch.distributed as dist
+from torch._C._distributed_c10d import PrefixStore, TCPStore  # the classes torch.distributed re-exports
 from typing_extensions import final
 
 from loophooks.engine._errors import ConfigurationError
@@ -66,7 +70,9 @@ __all__ = [
     "ClusterEnvironment",
     "ScriptLauncher",
     "find_free_port",
+    "init_process_group",
     "launched_externally",
+    "process_count",
 ]
 
 LAUNCHED_ENV = "LOOPHOOKS_DDP_LAUNCHED"
@@ -123,6 +129,69 @@ class ClusterEnvironment:
             ) from None
         except ValueError as exc:
             raise ConfigurationError(f"distributed run: a rank variable is not an integer: {exc}") from None
+
+
+def init_process_group(env: ClusterEnvironment, backend: Optional[str], timeout: timedelta) -> None:
+    """Join (or create) the process group of ``env``, through a rendezvous store kept for the process's life.
+
+    Each group gets its own key prefix in the store, so that groups created one after
+    another in one process (fit, then test) never see each other's stale keys.
+    """
+    global _generation
+    key = (env.master_addr, env.master_port)
+    store = _stores.get(key)
+    if store is None:
+        # torchrun's agent hosts the store; otherwise global rank 0 does (torch's env:// rule)
+        agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+        store = TCPStore(
+            env.master_addr,
+            env.master_port,
+            env.world_size,
+            is_master=env.global_rank == 0 and not agent,
+            timeout=timeout,
+            multi_tenant=True,
+            wait_for_workers=False,
+        )
+        _stores[key] = store
+    _generation += 1
+    assert backend is not None
+    dist.init_process_group(
+        backend,
+        store=PrefixStore(f"loophooks/{_generation}", store),
+        rank=env.global_rank,
+        world_size=env.world_size,
+        timeout=timeout,
+    )
+
+
+_stores: dict[tuple[str, int], Any] = {}
+"""Rendezvous stores by (address, port), kept for the process's life."""
+
+_generation = 0
+"""How many process groups this process has created; names each group's key prefix."""
+
+
+def process_count(accelerator: str, devices: Any) -> int:
+    """Processes per node that ``Trainer(devices=...)`` asks for."""
+    if isinstance(devices, (list, tuple)):
+        if not devices:
+            raise ConfigurationError("Trainer(devices=[]) names no device")
+        return len(devices)
+    if devices in (None, "auto", -1, "-1"):
+        if "LOCAL_WORLD_SIZE" in os.environ and launched_externally():
+            return int(os.environ["LOCAL_WORLD_SIZE"])
+        if accelerator == "cuda":
+            return max(1, torch.cuda.device_count())
+        return 1
+    try:
+        count = int(devices)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"Trainer(devices=...) must be an int, a list of indices or 'auto'; received {devices!r}"
+        ) from None
+    if count < 1:
+        raise ConfigurationError(f"Trainer(devices=...) must be >= 1; received {devices!r}")
+    return count
 
 
 def _script_command() -> list[str]:

@@ -101,6 +101,15 @@ class DebugFlags:
             trainer.limit_val_batches = self.overfit_batches
 
 
+def check_int(name: str, value: Any, low: int, *, none_ok: bool = False) -> None:
+    """Refuse an option that is not an int >= ``low`` (bools are not ints here)."""
+    if value is None and none_ok:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        expected = f"{'None or ' if none_ok else ''}an int >= {low}"
+        raise ConfigurationError(f"Trainer({name}=...) must be {expected}; received {value!r}")
+
+
 def check_flags(**flags: Any) -> None:
     """Lightning's on/off options must be True or False (``benchmark`` may be None: leave cuDNN as it is)."""
     for name, value in flags.items():

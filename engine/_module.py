@@ -114,7 +114,7 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
         ``as_list=True`` returns a list even for one optimizer; its type says so, so
         ``g_opt, d_opt = self.optimizers(as_list=True)`` type-checks as it is.
         """
-        opts = self.trainer._strategy.loop_optimizers
+        opts = self.trainer.strategy.loop_optimizers
         if as_list:
             return list(opts)
         return opts[0] if len(opts) == 1 else list(opts)
@@ -156,7 +156,7 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
             kwargs["create_graph"] = create_graph
         if inputs is not None:
             kwargs["inputs"] = inputs
-        self.trainer._strategy.backward(loss, None, **kwargs)
+        self.trainer.strategy.backward(loss, None, **kwargs)
 
     @property
     def logger(self) -> Any:

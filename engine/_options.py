@@ -8,18 +8,40 @@ compares false with everything, so range checks alone let it through).
 
 The rules follow what Lightning 2.6 accepts; where Lightning accepts a value
 and then misbehaves (a NaN limit, a float ``max_epochs``) the engine refuses it.
+
+Here too: the device a single-device run uses, whether hook checks are on, and
+the callback list the options build (progress bar, checkpointing, Lightning's order).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, Optional, Union
 
+import torch
+
+from loophooks.engine._callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
+from loophooks.engine._ddp import resolve_strategy
+from loophooks.engine._dispatch import is_overridden
 from loophooks.engine._errors import ConfigurationError
+from loophooks.engine._precision import Precision
+from loophooks.engine._strategy import Strategy
 
-__all__ = ["check_options"]
+__all__ = [
+    "Number",
+    "check_loop_options",
+    "check_options",
+    "checks_from_env",
+    "choose_device",
+    "choose_strategy",
+    "limit_option",
+    "reorder_callbacks",
+    "trainer_callbacks",
+]
+
+Number = Union[int, float]
 
 
 def _shown(value: Any) -> str:
@@ -144,3 +166,166 @@ def check_options(options: Mapping[str, Any]) -> None:
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise _fail("default_root_dir", "None, a str or a path", root)
     _callbacks(o["callbacks"])
+    check_loop_options(
+        max_steps=o["max_steps"],
+        max_epochs=o["max_epochs"],
+        num_sanity_val_steps=o["num_sanity_val_steps"],
+        check_val_every_n_epoch=o["check_val_every_n_epoch"],
+        accumulate_grad_batches=o["accumulate_grad_batches"],
+        gradient_clip_val=o["gradient_clip_val"],
+        gradient_clip_algorithm=o["gradient_clip_algorithm"],
+        val_check_interval=o["val_check_interval"],
+        log_every_n_steps=o["log_every_n_steps"],
+    )
+
+
+def checks_from_env() -> bool:
+    """The spec's switch (``loophooks.spec.set_checks``), or ``LOOPHOOKS_CHECKS`` as it is now."""
+    from loophooks.spec import checks_enabled
+
+    return checks_enabled() or os.environ.get("LOOPHOOKS_CHECKS", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def limit_option(value: Optional[Number], name: str) -> Number:
+    """A ``limit_*_batches`` option: None is all batches (1.0), an int caps them, a float is a fraction."""
+    if value is None:
+        return 1.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigurationError(f"Trainer({name}=...) must be a non-negative int or float; received {value!r}")
+    if isinstance(value, float) and value > 1.0:
+        raise ConfigurationError(f"Trainer({name}=...) as a float must be in [0, 1]; received {value!r}")
+    return value
+
+
+def _int_option(name: str, value: Any, low: int, *, none_ok: bool = False) -> None:
+    """Reject a Trainer option that is not an int >= ``low`` (bools are not ints here)."""
+    if value is None and none_ok:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        expected = f"{'None or ' if none_ok else ''}an int >= {low}" + (" (-1: no limit)" if low == -1 else "")
+        raise ConfigurationError(f"Trainer({name}=...) must be {expected}; received {value!r}")
+
+
+def _number_option(name: str, value: Any, expected: str, ok: Callable[[Number], bool]) -> None:
+    """Reject a Trainer option that is neither None nor a number that ``ok`` accepts."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+        raise ConfigurationError(f"Trainer({name}=...) must be {expected}; received {value!r}")
+
+
+def check_loop_options(
+    *,
+    max_steps: Any,
+    max_epochs: Any,
+    num_sanity_val_steps: Any,
+    check_val_every_n_epoch: Any,
+    accumulate_grad_batches: Any,
+    gradient_clip_val: Any,
+    gradient_clip_algorithm: Any,
+    val_check_interval: Any,
+    log_every_n_steps: Any,
+) -> None:
+    """The options that shape the loops: their types and ranges."""
+    _int_option("max_steps", max_steps, -1)
+    _int_option("max_epochs", max_epochs, -1, none_ok=True)
+    _int_option("num_sanity_val_steps", num_sanity_val_steps, -1, none_ok=True)
+    _int_option("check_val_every_n_epoch", check_val_every_n_epoch, 1, none_ok=True)
+    _int_option("accumulate_grad_batches", accumulate_grad_batches, 1)
+    _int_option("log_every_n_steps", 50 if log_every_n_steps is None else log_every_n_steps, 0)
+    _number_option("gradient_clip_val", gradient_clip_val, "None or a number >= 0", lambda v: v >= 0)
+    _number_option(
+        "val_check_interval",
+        val_check_interval,
+        "None, an int >= 1 or a float in (0, 1]",
+        lambda v: v >= 1 if isinstance(v, int) else 0.0 < v <= 1.0,
+    )
+    if gradient_clip_algorithm is not None and gradient_clip_algorithm not in ("norm", "value"):
+        raise ConfigurationError(
+            f"gradient_clip_algorithm must be 'norm' or 'value'; received {gradient_clip_algorithm!r}"
+        )
+
+
+def choose_strategy(
+    strategy: Any, accelerator: str, devices: Any, num_nodes: int, precision: Union[str, int]
+) -> tuple[Precision, Strategy]:
+    """The precision and the strategy ``Trainer(strategy=..., accelerator=..., devices=...)`` asks for."""
+    ddp = resolve_strategy(strategy, accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision)
+    if ddp is not None:  # engine/_ddp.py: the strategy chose this process's device and precision
+        return ddp.precision, ddp
+    if strategy not in ("auto", None, "single_device") and not isinstance(strategy, Strategy):
+        raise ConfigurationError(f"Trainer(strategy={strategy!r}): only single-device runs are available")
+    device = choose_device(accelerator, devices)
+    chosen = Precision(precision, device)
+    return chosen, strategy if isinstance(strategy, Strategy) else Strategy(device, chosen)
+
+
+def choose_device(accelerator: str, devices: Any) -> torch.device:
+    """The one device of a single-device run, from ``accelerator`` and ``devices``."""
+    if accelerator not in ("cpu", "cuda", "gpu", "auto"):
+        raise ConfigurationError(f"Trainer(accelerator=...) must be 'cpu', 'cuda' or 'auto'; received {accelerator!r}")
+    if accelerator == "auto":
+        accelerator = "cuda" if torch.cuda.is_available() else "cpu"
+    if accelerator in ("cuda", "gpu"):
+        if not torch.cuda.is_available():
+            raise ConfigurationError("Trainer(accelerator='cuda') but no CUDA device is available")
+        index = 0
+        if isinstance(devices, (list, tuple)) and devices:
+            index = int(devices[0])
+        elif devices not in (None, "auto", 1, "1"):
+            raise _several_devices(devices)
+        return torch.device("cuda", index)
+    if devices not in (None, "auto", 1, "1"):
+        raise _several_devices(devices)
+    return torch.device("cpu")
+
+
+def _several_devices(devices: Any) -> ConfigurationError:
+    return ConfigurationError(
+        f"Trainer(devices={devices!r}) asks for several devices, but without strategy='ddp' the engine runs one "
+        "process on one device: pass strategy='ddp' to train data-parallel, or devices=1"
+    )
+
+
+def trainer_callbacks(callbacks: Any, *, enable_progress_bar: bool, enable_checkpointing: bool) -> list[Any]:
+    """``Trainer(callbacks=...)`` plus the progress bar and checkpointing the flags add, in Lightning's order."""
+    user = list(callbacks) if isinstance(callbacks, Sequence) else ([callbacks] if callbacks else [])
+    bars = [c for c in user if isinstance(c, ProgressBar)]
+    if len(bars) > 1:
+        raise ConfigurationError(f"Trainer(callbacks=...) holds {len(bars)} progress bars; give at most one")
+    if bars and not enable_progress_bar:
+        raise ConfigurationError(
+            f"Trainer(enable_progress_bar=False) but callbacks include {type(bars[0]).__name__}; remove one of them"
+        )
+    if enable_progress_bar and not bars:  # Lightning's default bar (plain lines when stdout is not a terminal)
+        user.append(TQDMProgressBar())
+    if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
+        raise ConfigurationError(
+            "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
+            "enable_checkpointing=True"
+        )
+    if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in user):
+        user.append(ModelCheckpoint())
+    _check_state_keys(user)
+    return reorder_callbacks(user)
+
+
+def _check_state_keys(callbacks: list[Any]) -> None:
+    """Callbacks with state need distinct ``state_key``s, or their checkpoint entries would collide (as Lightning)."""
+    seen: set[str] = set()
+    for cb in callbacks:
+        if not is_overridden(cb, "state_dict"):
+            continue
+        key = getattr(cb, "state_key", type(cb).__qualname__)
+        if key in seen:
+            raise ConfigurationError(
+                f"two callbacks with state share the state_key {key!r}; give each a distinct state_key"
+            )
+        seen.add(key)
+
+
+def reorder_callbacks(callbacks: list[Any]) -> list[Any]:
+    """Checkpoint callbacks last, others in their order (Lightning's rule)."""
+    return [c for c in callbacks if not isinstance(c, ModelCheckpoint)] + [
+        c for c in callbacks if isinstance(c, ModelCheckpoint)
+    ]

@@ -1,4 +1,4 @@
-"""Precision: the autocast context for steps, loss scaling for 16-bit, and how an optimizer steps.
+"""Precision: the autocast context for steps and loss scaling for 16-bit (engine/_step.py steps with them).
 
 The hook contracts hold in every precision: ``on_before_backward`` receives the
 loss that backward runs on (scaled under ``16-mixed``), ``on_before_optimizer_step``
@@ -7,10 +7,9 @@ sees unscaled gradients, and clipping runs on unscaled gradients after it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
-from torch.optim import Optimizer
 from typing_extensions import final
 
 from loophooks.engine._errors import ConfigurationError
@@ -56,23 +55,6 @@ def _convert(data: Any, dtype: torch.dtype) -> Any:
     return data
 
 
-_CLOSURE_FIRST: dict[type, bool] = {}
-
-
-def _closure_first(cls: type) -> bool:
-    """Whether ``cls.step(closure)`` is known to call the closure exactly once, before anything else.
-
-    True for torch's own optimizers except LBFGS (which calls it repeatedly); False for
-    any other optimizer, which then gets the closure itself, as in Lightning.
-    """
-    known = _CLOSURE_FIRST.get(cls)
-    if known is None:
-        step = getattr(cls, "step", None)
-        module = getattr(step, "__module__", "") or ""
-        known = _CLOSURE_FIRST[cls] = module.startswith("torch.optim.") and not issubclass(cls, torch.optim.LBFGS)
-    return known
-
-
 @final
 class Precision:
     """One of ``32-true``, ``bf16-mixed`` (autocast to bfloat16) and ``16-mixed`` (float16 autocast + GradScaler)."""
@@ -112,53 +94,6 @@ class Precision:
     def scale(self, loss: torch.Tensor) -> torch.Tensor:
         """The loss that backward runs on."""
         return loss if self.scaler is None else self.scaler.scale(loss)
-
-    def optimizer_step(
-        self,
-        optimizer: Optimizer,
-        closure: Callable[[], Any],
-        after_closure: Callable[[Optimizer], None],
-        skip_if_no_loss: bool,
-        **kwargs: Any,
-    ) -> Any:
-        """Run ``closure`` (step + backward), then ``after_closure`` (hooks, clipping), then step.
-
-        Without a scaler the closure goes to ``optimizer.step`` so closure-driven
-        optimizers (LBFGS) work. With a scaler the gradients are unscaled between
-        closure and ``after_closure``; a closure that produced no loss (the step
-        was skipped) skips unscaling and stepping, as Lightning does.
-        """
-        scaler = self.scaler
-        if scaler is None:
-            first = _CLOSURE_FIRST.get(type(optimizer))
-            if first is None:
-                first = _closure_first(type(optimizer))
-            if first:
-                # The same order as step(closure): torch's optimizers call the closure once, first thing,
-                # and we save the closure wrapping and step's enable_grad context on every step.
-                result = closure()
-                after_closure(optimizer)
-                optimizer.step(**kwargs)
-                return result
-
-            def wrapped() -> Any:
-                result = closure()
-                after_closure(optimizer)
-                return result
-
-            return optimizer.step(closure=wrapped, **kwargs)
-        if isinstance(optimizer, torch.optim.LBFGS):
-            raise ConfigurationError("precision='16-mixed' cannot step torch.optim.LBFGS")
-        result = closure()
-        skip = result is None and skip_if_no_loss
-        if not skip:
-            scaler.unscale_(optimizer)
-        after_closure(optimizer)
-        if skip:
-            return result
-        out = scaler.step(optimizer, **kwargs)
-        scaler.update()
-        return out
 
     def state_dict(self) -> dict[str, Any]:
         return self.scaler.state_dict() if self.scaler is not None else {}

@@ -16,6 +16,7 @@ from torch.optim import Optimizer
 
 from loophooks.engine._optimization import LoopOptimizer, LRSchedulerConfig
 from loophooks.engine._precision import Precision
+from loophooks.engine._step import backward, optimizer_step
 
 if TYPE_CHECKING:
     from loophooks.engine._dispatch import Dispatcher
@@ -134,37 +135,9 @@ class Strategy:
             return fn(*args)
 
     def backward(self, loss: torch.Tensor, optimizer: Optional[Optimizer], *args: Any, **kwargs: Any) -> None:
-        """``on_before_backward`` (with the loss backward runs on), ``backward``, ``on_after_backward``."""
-        d = self.dispatch
-        assert d is not None
-        if self.precision.scaler is not None:
-            loss = self.precision.scale(loss)
-        active = d.active
-        if "on_before_backward" in active:
-            d.hook("on_before_backward", loss)
-        d.module_hook("backward", loss, *args, **kwargs)
-        if "on_after_backward" in active:
-            d.hook("on_after_backward")
+        """``on_before_backward``, ``backward``, ``on_after_backward`` (engine/_step.py)."""
+        backward(self, loss, *args, **kwargs)
 
     def optimizer_step(self, optimizer: Optimizer, closure: Optional[Callable[[], Any]], **kwargs: Any) -> Any:
-        return self.precision.optimizer_step(
-            optimizer, closure if closure is not None else _no_closure, self._after_closure, self.automatic, **kwargs
-        )
-
-    def _after_closure(self, optimizer: Optimizer) -> None:
-        """Between the gradients' computation and the step: hooks, then clipping (automatic only)."""
-        d = self.dispatch
-        assert d is not None
-        if "on_before_optimizer_step" in d.active:
-            d.hook("on_before_optimizer_step", optimizer)
-        if self.clip_hook:
-            trainer = d.trainer
-            # positional, so no keyword dict is built every step; the hook's parameters are (optimizer,
-            # gradient_clip_val, gradient_clip_algorithm), which Lightning passes by keyword
-            d.module_hook(
-                "configure_gradient_clipping", optimizer, trainer.gradient_clip_val, trainer.gradient_clip_algorithm
-            )
-
-
-def _no_closure() -> None:
-    return None
+        """The closure, the hooks between backward and the step, the step (engine/_step.py)."""
+        return optimizer_step(self, optimizer, closure, **kwargs)

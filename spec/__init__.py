@@ -41,6 +41,7 @@ from loophooks.spec._protocols import (
     TrainingStep,
     ValidationStep,
 )
+from loophooks.spec._logging import LOGGING, PUBLICATION, REDUCTIONS, LogLevels, logging_levels
 from loophooks.spec._optimizer_config import (
     LRSchedulerConfigType,
     OptimizerLRSchedulerConfig,
@@ -80,6 +81,11 @@ from loophooks.spec._transfer import move_data_to_device
 from loophooks.spec._version import SPEC_VERSION
 
 __all__ = [
+    "LOGGING",
+    "PUBLICATION",
+    "REDUCTIONS",
+    "LogLevels",
+    "logging_levels",
     "ALL_STAGES",
     "ANY",
     "BATCH_SIZE",

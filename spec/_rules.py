@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 
@@ -397,7 +398,7 @@ def _containment(trace: Trace, scenario: Scenario) -> list[str]:
     hook of a run but ``configure_callbacks``, ``prepare_data`` and ``setup`` comes
     after the module's ``setup``, and nothing after its ``teardown``."""
     problems: list[str] = []
-    for run in shape(trace, fault=scenario.fault is not None):
+    for run in _shape_of(trace, scenario):
         for ev in run.outside:
             closed = next(
                 (j for j in range(ev.start - 1, run.start - 1, -1)
@@ -425,7 +426,7 @@ def _teardown(trace: Trace, scenario: Scenario) -> list[str]:
     """Every run that did not raise ends with the module's ``teardown``, with the
     stage its ``setup`` received."""
     problems: list[str] = []
-    for run in shape(trace, fault=scenario.fault is not None):
+    for run in _shape_of(trace, scenario):
         if run.raised or run.setup is None:
             continue
         if run.teardown is None:
@@ -442,6 +443,19 @@ def _teardown(trace: Trace, scenario: Scenario) -> list[str]:
 
 def _who(call: Call) -> str:
     return call.hook if call.target == "module" else f"{call.target}.{call.hook}"
+
+
+_SHAPES: ContextVar[dict[int, list[RunShape]] | None] = ContextVar("_SHAPES", default=None)
+"""The trace's shape, read once per :func:`core_violations` call for all the rules that need it."""
+
+
+def _shape_of(trace: Trace, scenario: Scenario) -> list[RunShape]:
+    cache = _SHAPES.get()
+    if cache is None:
+        return shape(trace, fault=scenario.fault is not None)
+    if id(trace) not in cache:
+        cache[id(trace)] = shape(trace, fault=scenario.fault is not None)
+    return cache[id(trace)]
 
 
 @functools.lru_cache(maxsize=64)
@@ -633,7 +647,8 @@ def _validation_diffs(actual: list[RunShape], expected: list[RunShape], scenario
                 gc, ec = _eval_counts(g.validations), _eval_counts(e.validations)
                 if gc != ec:
                     problems.append(
-                        f"validation-cadence: validation [{g.validations[0].start}] after {_label(run, n)}, batch "
+                        # a batch that should have validated and did not has no run to point at
+                        f"validation-cadence: validation [{g.validations[0].start if g.validations else '-'}] after {_label(run, n)}, batch "
                         f"{g.batch_idx} ran {_per_loader(gc)}, expected {_per_loader(ec)} ({sizes})"
                     )
         got_ev, want_ev = _eval_counts(run.evals), _eval_counts(want.evals)
@@ -704,7 +719,7 @@ def _against_spec(diff: _Diff) -> Callable[[Trace, Scenario], list[str]]:
         expected = _expected_shape(scenario)
         if expected is None:
             return []
-        return diff(shape(trace, fault=scenario.fault is not None), expected, scenario)
+        return diff(_shape_of(trace, scenario), expected, scenario)
 
     check.__doc__ = diff.__doc__
     check.__name__ = diff.__name__
@@ -752,6 +767,10 @@ def core_violations(trace: Sequence[Call], scenario: Scenario) -> list[str]:
     """Every broken core rule in ``trace`` (a run of ``scenario``), as
     ``"<rule>: [<index>] <what>"`` strings; empty when the trace conforms."""
     problems: list[str] = []
-    for rule in RULES:
-        problems.extend(rule.check(trace, scenario))
+    token = _SHAPES.set({})
+    try:
+        for rule in RULES:
+            problems.extend(rule.check(trace, scenario))
+    finally:
+        _SHAPES.reset(token)
     return problems

@@ -15,6 +15,7 @@ conformance suite uses them to say "validation ran 3 batches, expected 2" instea
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -145,12 +146,17 @@ def run_bounds(trace: Sequence[Call]) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], len(trace)]))
 
 
-def _eval_stage(hook: str, suffix: str) -> str | None:
-    if hook.startswith("on_") and hook.endswith(suffix):
-        stage = hook[3 : -len(suffix)]
-        if stage in _EVAL_STAGES:
-            return stage
-    return None
+@functools.lru_cache(maxsize=512)
+def _classify(hook: str) -> tuple[str, str]:
+    """What a module hook means to the shape: ``("start" | "batch_start" | "end", stage)`` for an
+    evaluation loop's hooks, ``("counted", "")`` for :data:`COUNTED`, ``(hook, "")`` otherwise."""
+    if hook in COUNTED:
+        return "counted", ""
+    for kind in ("batch_start", "start", "end"):
+        suffix = f"_{kind}"
+        if hook.startswith("on_") and hook.endswith(suffix) and hook[3 : -len(suffix)] in _EVAL_STAGES:
+            return kind, hook[3 : -len(suffix)]
+    return hook, ""
 
 
 def shape(trace: Sequence[Call], *, fault: bool = False) -> list[RunShape]:
@@ -210,19 +216,20 @@ def _read_run(trace: Sequence[Call], run: RunShape) -> None:
         elif hook == "on_train_batch_end":
             if batch is not None:
                 batch.end = i
-        elif hook in COUNTED:
-            if batch is not None:
-                batch.counts[hook] += 1
-        elif (stage := _eval_stage(hook, "_start")) is not None:
-            current = EvalRun(stage, i)
-            _place(run, epoch, batch, current)
-        elif (stage := _eval_stage(hook, "_batch_start")) is not None:
-            if current is not None and current.stage == stage:
-                loader = call.args.get("dataloader_idx", 0)
-                key = loader if isinstance(loader, int) else -1
-                current.batches[key] = current.batches.get(key, 0) + 1
-        elif (stage := _eval_stage(hook, "_end")) is not None:
-            if current is not None and current.stage == stage:
+        else:
+            kind, stage = _classify(hook)
+            if kind == "counted":
+                if batch is not None:
+                    batch.counts[hook] += 1
+            elif kind == "start":
+                current = EvalRun(stage, i)
+                _place(run, epoch, batch, current)
+            elif kind == "batch_start":
+                if current is not None and current.stage == stage:
+                    loader = call.args.get("dataloader_idx", 0)
+                    key = loader if isinstance(loader, int) else -1
+                    current.batches[key] = current.batches.get(key, 0) + 1
+            elif kind == "end" and current is not None and current.stage == stage:
                 current.end = i
                 current = None
 

@@ -43,9 +43,9 @@ class EngineAdapter:
 
     @property
     def version(self) -> str:
-        from loophooks.engine._trainer import _version
+        from loophooks.engine._checkpoint_state import loophooks_version
 
-        return _version()
+        return loophooks_version()
 
     def run(
         self,
@@ -64,6 +64,7 @@ class EngineAdapter:
         options: dict[str, Any] = {
             "enable_progress_bar": False,
             "enable_checkpointing": False,
+            "logger": False,  # as the Lightning adapter: loggers write files and add no hooks
             "accelerator": "cpu",
             "devices": 1,
         }

@@ -353,7 +353,7 @@ class ModelCheckpoint(Callback):
 
     def _validation_follows(self, trainer: Trainer) -> bool:
         """Whether this epoch's validation runs after the current (last) batch."""
-        if not trainer._enable_validation() or not sum(trainer.num_val_batches):
+        if not trainer._ctx.data.validation_enabled(trainer.limit_val_batches) or not sum(trainer.num_val_batches):
             return False
         every = trainer.check_val_every_n_epoch
         return every is None or (trainer.current_epoch + 1) % every == 0
@@ -440,7 +440,7 @@ class ModelCheckpoint(Callback):
         # Lightning raises once validation has run and warns before. Beyond that, a key missing at an
         # epoch's end of a fit without validation is never coming: training on would end with no
         # checkpoint at all, so that is an error too.
-        if self._validation_ran or not trainer._enable_validation():
+        if self._validation_ran or not trainer._ctx.data.validation_enabled(trainer.limit_val_batches):
             raise ConfigurationError(message)
         warnings.warn(message, stacklevel=2)
 

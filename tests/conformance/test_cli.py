@@ -186,3 +186,16 @@ def test_unwritable_targets_are_found_before_any_case_runs(tmp_path: Path, capsy
         assert f"could not run: {argv[0]} " in err and says in err, err
     assert a_file.read_text() == "x"
     assert not (tmp_path / "missing").exists()
+
+
+def test_the_suite_failing_itself_is_not_a_verdict(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import loophooks.conformance._runner as runner
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise IndexError("a bug in a rule")
+
+    monkeypatch.setattr(runner, "check", broken)
+    code, out = _run("check", "-k", "fit-cpu")
+    assert code == 3 and out == ""
+    err = capsys.readouterr().err
+    assert "IndexError: a bug in a rule" in err and "the suite itself failed" in err

@@ -40,7 +40,7 @@ def _normal(args: Any) -> dict[str, Any]:
         out["exception"] = "<configuration error>"
     ckpt = out.get("checkpoint")
     if isinstance(ckpt, dict) and "keys" in ckpt:
-        # the engine writes Lightning's version key beside its own (engine/_lightning_ckpt.py): one entry for both
+        # the engine writes Lightning's version key beside its own (checkpoint interchange): one "<version>"
         out["checkpoint"] = {"keys": sorted({"<version>" if k in _VERSION_KEYS else k for k in ckpt["keys"]})}
     return out
 

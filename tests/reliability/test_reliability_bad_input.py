@@ -124,6 +124,11 @@ class Model(LoopModule):
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
 
+class RequiresLoaderIndex(Model):
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int) -> Any:  # no default
+        return self.layer(batch[0]).sum()
+
+
 class NoStep(LoopModule):
     def __init__(self) -> None:
         super().__init__()
@@ -297,6 +302,8 @@ CASES: dict[str, Callable[[Spy, Path], Any]] = {
     "val-loader-not-iterable": lambda spy, root: _trainer(spy, root).validate(Model(val=5)),
     "train-loader-empty": _fit(lambda: Model(train=DataLoader(TensorDataset(torch.randn(0, 2)), batch_size=2))),
     "batch-start-returns-skip": _fit(lambda: Model(batch_start="skip")),
+    "step-requires-loader-idx": lambda spy, root: _trainer(spy, root).validate(RequiresLoaderIndex()),
+    "batch-start-returns-true": _fit(lambda: Model(batch_start=True)),
     "before-transfer-returns-none": _fit(lambda: Model(before_transfer=None)),
     "transfer-returns-none": _fit(lambda: Model(transfer=None)),
     "training-step-returns-string": _fit(lambda: Model(loss=lambda m, b: "x")),

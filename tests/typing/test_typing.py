@@ -44,7 +44,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "typing"
 STUB_PACKAGE = ROOT / "stubs" / "loophooks-stubs"
-GOOD = sorted(CASES.glob("good/*.py"))
+GOOD = sorted(CASES.glob("good/*.py")) + sorted((ROOT / "examples").glob("*.py"))  # the examples are models too
 BAD = sorted(CASES.glob("bad/*.py"))
 STUBS = sorted(STUB_PACKAGE.rglob("*.pyi"))
 
