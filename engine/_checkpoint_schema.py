@@ -47,6 +47,41 @@ def _rng(path: str, entry: str, value: Any) -> None:
         raise _bad(path, entry, f"None or a uint8 tensor of {size} bytes (a torch RNG state)", value)
 
 
+def _random_states(path: str, entry: str, value: Any) -> None:
+    """Python's, NumPy's and loader generators' states (engine/_resume_state.py), or None."""
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise _bad(path, entry, "None or a dict of random states", value)
+    python = value.get("python")
+    if python is not None and not (
+        isinstance(python, (list, tuple))
+        and len(python) == 3
+        and isinstance(python[0], int)
+        and isinstance(python[1], (list, tuple))
+        and len(python[1]) == 625
+        and all(isinstance(i, int) and 0 <= i < 2**32 for i in python[1][:624])
+        and isinstance(python[1][624], int)
+    ):
+        raise _bad(path, f"{entry}['python']", "random.getstate() as [version, 625 ints, gauss]", python)
+    numpy = value.get("numpy")
+    if numpy is not None and not (
+        isinstance(numpy, (list, tuple))
+        and len(numpy) == 5
+        and numpy[0] == "MT19937"
+        and isinstance(numpy[1], torch.Tensor)
+        and numpy[1].numel() == 624
+        and isinstance(numpy[2], int)
+        and 0 <= numpy[2] <= 624
+    ):
+        raise _bad(path, f"{entry}['numpy']", "numpy.random.get_state() as ['MT19937', 624 keys, pos, ...]", numpy)
+    generators = value.get("generators", [])
+    if not isinstance(generators, (list, tuple)):
+        raise _bad(path, f"{entry}['generators']", "a list of generator states", generators)
+    for i, state in enumerate(generators):
+        _rng(path, f"{entry}['generators'][{i}]", state)
+
+
 def check_structure(checkpoint: Any, path: str) -> dict[str, Any]:
     """``checkpoint``, once every entry the engine restores from has the right shape; else CheckpointError."""
     if not isinstance(checkpoint, dict):
@@ -91,6 +126,14 @@ def check_structure(checkpoint: Any, path: str) -> dict[str, Any]:
             raise _bad(path, f"{where}['mid_epoch']", "True or False", fit.get("mid_epoch"))
         for key in ("epoch_rng", "rng"):
             _rng(path, f"{where}[{key!r}]", fit.get(key))
+        for key in ("epoch_random", "random"):
+            _random_states(path, f"{where}[{key!r}]", fit.get(key))
+        grads = fit.get("accumulated_grads")
+        if grads is not None and (
+            not isinstance(grads, Mapping)
+            or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in grads.items())
+        ):
+            raise _bad(path, f"{where}['accumulated_grads']", "a dict of parameter names to tensors", grads)
     elif isinstance(fit, Mapping):  # Lightning's: nested dicts of counters (read in engine/_lightning_ckpt.py)
         for key, value in fit.items():
             if not isinstance(value, Mapping):

@@ -19,6 +19,7 @@ from loophooks.engine._checkpoint import VERSION_KEY, save_checkpoint_file
 from loophooks.engine._errors import CheckpointError
 from loophooks.engine._fit_loop import ResumePoint
 from loophooks.engine._lightning_ckpt import lightning_entries, read_lightning_loops
+from loophooks.engine._resume_state import accumulated_grads, capture_random, check_grads, save_time_warnings
 
 if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
@@ -83,7 +84,7 @@ def _fit_loop_state(ctx: LoopContext, fit: FitLoop) -> dict[str, Any]:
         # A batch whose on_train_batch_end is running counts as done (Lightning's rule).
         done = state.batches_done + (1 if fit.epoch_loop.in_batch_end else 0)
         mid = done > 0
-    return {
+    loop: dict[str, Any] = {
         "epoch": epoch,
         "global_step": state.global_step,
         "batches_done": done,
@@ -91,7 +92,18 @@ def _fit_loop_state(ctx: LoopContext, fit: FitLoop) -> dict[str, Any]:
         "total_batch_idx": state.total_batch_idx,
         "epoch_rng": fit.epoch_rng if mid else None,
         "rng": torch.get_rng_state(),
+        # engine/_resume_state.py: Python's, NumPy's and the loader's own generators, for an exact resume
+        "epoch_random": fit.epoch_random if mid else None,
+        "random": capture_random(fit.loader),
     }
+    # Saved inside an accumulation window: the gradients gathered so far are part of the next step.
+    strategy = ctx.strategy
+    accumulate = fit.epoch_loop.accumulate
+    window_open = mid and strategy.automatic and accumulate > 1 and done % accumulate != 0
+    if window_open and isinstance(strategy.module, torch.nn.Module):
+        loop["accumulated_grads"] = accumulated_grads(strategy.module)
+    save_time_warnings(fit.loader, window_open=window_open, world_size=strategy.world_size)
+    return loop
 
 
 def restore_model_and_callbacks(ctx: LoopContext, checkpoint: dict[str, Any], ckpt_path: Optional[str]) -> None:
@@ -123,7 +135,12 @@ def restore_training_state(
         state.epoch = int(loop["epoch"])
         state.global_step = int(loop["global_step"])
         state.total_batch_idx = int(loop.get("total_batch_idx", -1))
-        fit.resume = ResumePoint(int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng"))
+        fit.resume = ResumePoint(
+            int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng"),
+            epoch_random=loop.get("epoch_random"), random=loop.get("random"), grads=loop.get("accumulated_grads"),
+        )
+        if fit.resume.grads and isinstance(strategy.module, torch.nn.Module):
+            check_grads(strategy.module, fit.resume.grads, ckpt_path)  # put back when the epoch resumes
     else:  # Lightning's checkpoint: its progress counters say where (engine/_lightning_ckpt.py)
         try:
             point = read_lightning_loops(checkpoint, ckpt_path)
@@ -137,6 +154,9 @@ def restore_training_state(
         state.global_step = point.global_step
         state.total_batch_idx = point.total_batch_idx
         fit.resume = ResumePoint(point.batches_done, point.mid_epoch, None, None)
+    # The loggers' step continues where it was (Lightning restores its _batches_that_stepped; for a stepping
+    # loop that count is the global step, which is what the checkpoint holds)
+    ctx.metrics.batches_that_stepped = state.global_step
     if max_epochs != -1 and state.epoch > max_epochs:
         raise CheckpointError(
             f"checkpoint {ckpt_path!r} is at epoch {state.epoch}, beyond Trainer(max_epochs={max_epochs})"

@@ -31,6 +31,7 @@ from loophooks.engine._epoch_loop import TrainingEpochLoop
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._lightning_options import can_stop_early, sequential_loader
+from loophooks.engine._resume_state import capture_random, restore_grads, restore_random
 
 if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
@@ -45,13 +46,26 @@ INF = float("inf")
 class ResumePoint:
     """Where a restored fit continues: from the checkpoint's ``loops`` entry."""
 
-    __slots__ = ("batches_done", "epoch_rng", "mid_epoch", "rng")
+    __slots__ = ("batches_done", "epoch_random", "epoch_rng", "grads", "mid_epoch", "random", "rng")
 
-    def __init__(self, batches_done: int, mid_epoch: bool, epoch_rng: Any, rng: Any) -> None:
+    def __init__(
+        self,
+        batches_done: int,
+        mid_epoch: bool,
+        epoch_rng: Any,
+        rng: Any,
+        epoch_random: Any = None,
+        random: Any = None,
+        grads: Any = None,
+    ) -> None:
         self.batches_done = batches_done
         self.mid_epoch = mid_epoch
         self.epoch_rng = epoch_rng
         self.rng = rng
+        # Python's, NumPy's and the loader's generators (engine/_resume_state.py), at the epoch's start and the save
+        self.epoch_random = epoch_random
+        self.random = random
+        self.grads = grads  # gradients of an accumulation window the checkpoint interrupted
 
 
 def _set_sampler_epoch(loader: Any, epoch: int) -> None:
@@ -79,6 +93,7 @@ class FitLoop:
         self.epoch_loop = TrainingEpochLoop(ctx, self)
         self.resume: Optional[ResumePoint] = None
         self.epoch_rng: Optional[torch.Tensor] = None
+        self.epoch_random: Optional[dict[str, Any]] = None
         self.in_epoch_end = False
         self.validation: Optional[bool] = None
         # the epochs the training and validation loaders were last requested in (reload_dataloaders_every_n_epochs)
@@ -291,17 +306,27 @@ class FitLoop:
             state.epoch_open = True
             if resume.epoch_rng is not None:
                 torch.set_rng_state(resume.epoch_rng)
+            restore_random(resume.epoch_random, self.loader)
             self.epoch_rng = torch.get_rng_state()
+            self.epoch_random = capture_random(self.loader)
             batches = BatchIterator(self.loader, self.max_batches, skip=resume.batches_done)
             if resume.rng is not None:
                 torch.set_rng_state(resume.rng)
+            restore_random(resume.random, self.loader)
+            module = ctx.strategy.module
+            if resume.grads and isinstance(module, torch.nn.Module):
+                # after the run's zero_grad, before the window's next batch adds to them
+                restore_grads(module, resume.grads)
         else:
             if resume is not None and resume.rng is not None:
                 torch.set_rng_state(resume.rng)
+            if resume is not None:
+                restore_random(resume.random, self.loader)
             state.batches_done = 0
             d.hook("on_train_epoch_start")
             state.epoch_open = True
             self.epoch_rng = torch.get_rng_state()
+            self.epoch_random = capture_random(self.loader)
             batches = BatchIterator(self.loader, self.max_batches)
         self.epoch_loop.run(batches)
         self.end_epoch()

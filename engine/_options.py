@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
 import torch
@@ -254,7 +254,10 @@ def choose_strategy(
     if ddp is not None:  # engine/_ddp.py: the strategy chose this process's device and precision
         return ddp.precision, ddp
     if strategy not in ("auto", None, "single_device") and not isinstance(strategy, Strategy):
-        raise ConfigurationError(f"Trainer(strategy={strategy!r}): only single-device runs are available")
+        raise ConfigurationError(
+            f"Trainer(strategy={strategy!r}) is not supported: the engine runs 'auto', 'single_device', 'ddp' "
+            "or a loophooks Strategy instance"
+        )
     device = choose_device(accelerator, devices)
     chosen = Precision(precision, device)
     return chosen, strategy if isinstance(strategy, Strategy) else Strategy(device, chosen)
@@ -271,10 +274,19 @@ def choose_device(accelerator: str, devices: Any) -> torch.device:
             raise ConfigurationError("Trainer(accelerator='cuda') but no CUDA device is available")
         index = 0
         if isinstance(devices, (list, tuple)) and devices:
+            if len(devices) > 1:  # several GPUs named: training on the first alone would ignore the others
+                raise _several_devices(devices)
             index = int(devices[0])
+        elif devices in (-1, "-1") and torch.cuda.device_count() == 1:
+            pass  # "all devices" is the one there is
         elif devices not in (None, "auto", 1, "1"):
             raise _several_devices(devices)
         return torch.device("cuda", index)
+    if isinstance(devices, (list, tuple)):
+        raise ConfigurationError(
+            f"Trainer(accelerator='cpu', devices={devices!r}): on the CPU, devices is a number of processes "
+            "(1, or several with strategy='ddp'), not a list of device indices (Lightning refuses it too)"
+        )
     if devices not in (None, "auto", 1, "1"):
         raise _several_devices(devices)
     return torch.device("cpu")
@@ -329,3 +341,54 @@ def reorder_callbacks(callbacks: list[Any]) -> list[Any]:
     return [c for c in callbacks if not isinstance(c, ModelCheckpoint)] + [
         c for c in callbacks if isinstance(c, ModelCheckpoint)
     ]
+
+
+_LOADER_HOOKS = ("train_dataloader", "val_dataloader", "test_dataloader", "predict_dataloader")
+
+
+def check_entry_arguments(fn: str, **arguments: Any) -> None:
+    """The arguments of ``fit``/``validate``/``test``/``predict``/``save_checkpoint``, checked before any work.
+
+    A model class instead of an instance, a ``ckpt_path`` or ``filepath`` that is not a
+    path, a non-bool flag, or a ``datamodule`` with no loader hook (it would be ignored)
+    each raise :class:`ConfigurationError` naming the argument.
+    """
+    model = arguments.get("model")
+    if isinstance(model, type):
+        raise ConfigurationError(
+            f"{fn}(model=...) received the class {model.__name__}, not an instance: pass {model.__name__}(...)"
+        )
+    for name in ("ckpt_path", "filepath"):
+        if name in arguments:
+            value = arguments[name]
+            if (value is not None or name == "filepath") and not isinstance(value, (str, os.PathLike)):
+                raise ConfigurationError(
+                    f"{fn}({name}=...) must be {'' if name == 'filepath' else 'None, '}a str or an os.PathLike; "
+                    f"received {type(value).__name__} {_shown(value)}"
+                )
+    for name in ("weights_only", "verbose", "return_predictions"):
+        if name in arguments:
+            value = arguments[name]
+            if not isinstance(value, bool) and not (value is None and name == "return_predictions"):
+                raise _entry_flag(fn, name, value)
+    for name in ("train_dataloaders", "val_dataloaders", "dataloaders"):
+        loaders = arguments.get(name)
+        if loaders is not None and not isinstance(loaders, Iterable) and not _is_datamodule(loaders):
+            raise ConfigurationError(
+                f"{fn}({name}=...) must be a DataLoader (or another iterable of batches), a list or dict of them, "
+                f"or a datamodule; received {type(loaders).__name__} {_shown(loaders)}"
+            )
+    datamodule = arguments.get("datamodule")
+    if datamodule is not None and not any(callable(getattr(datamodule, h, None)) for h in _LOADER_HOOKS):
+        raise ConfigurationError(
+            f"{fn}(datamodule=...) must be a datamodule (with at least one of {', '.join(_LOADER_HOOKS)}); "
+            f"received {type(datamodule).__name__} {_shown(datamodule)}"
+        )
+
+
+def _is_datamodule(obj: Any) -> bool:
+    return any(callable(getattr(obj, h, None)) for h in _LOADER_HOOKS)
+
+
+def _entry_flag(fn: str, name: str, value: Any) -> ConfigurationError:
+    return ConfigurationError(f"{fn}({name}=...) must be True or False; received {type(value).__name__} {_shown(value)}")

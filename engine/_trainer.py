@@ -26,6 +26,7 @@ from loophooks.engine._optimization import LRSchedulerConfig
 from loophooks.engine._loggers import configure_loggers, run_log_dir
 from loophooks.engine._options import (
     Number,
+    check_entry_arguments,
     check_options,
     checks_from_env,
     choose_strategy,
@@ -397,6 +398,10 @@ class Trainer(TrainerAPI):
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
+        check_entry_arguments(
+            "fit", model=model, train_dataloaders=train_dataloaders, val_dataloaders=val_dataloaders,
+            datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
+        )
         train_dataloaders, datamodule = datamodule_in_place("fit", "train_dataloaders", train_dataloaders, datamodule)
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
@@ -414,6 +419,10 @@ class Trainer(TrainerAPI):
         verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run validation: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
+        check_entry_arguments(
+            "validate", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
+            verbose=verbose,
+        )
         dataloaders, datamodule = datamodule_in_place("validate", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"val_dataloader": dataloaders}
@@ -429,6 +438,10 @@ class Trainer(TrainerAPI):
         verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run test: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
+        check_entry_arguments(
+            "test", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
+            verbose=verbose,
+        )
         dataloaders, datamodule = datamodule_in_place("test", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"test_dataloader": dataloaders}
@@ -443,6 +456,10 @@ class Trainer(TrainerAPI):
         ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
+        check_entry_arguments(
+            "predict", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
+            return_predictions=return_predictions,
+        )
         dataloaders, datamodule = datamodule_in_place("predict", "dataloaders", dataloaders, datamodule)
         self._ctx.data.given = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions
@@ -450,4 +467,5 @@ class Trainer(TrainerAPI):
 
     def save_checkpoint(self, filepath: Union[str, os.PathLike[str]], weights_only: bool = False) -> None:
         """Write a checkpoint of the current run to ``filepath`` (atomically)."""
+        check_entry_arguments("save_checkpoint", filepath=filepath, weights_only=weights_only)
         save_checkpoint(self._ctx, self._fit_loop, filepath, weights_only)

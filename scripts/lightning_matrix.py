@@ -87,6 +87,15 @@ EXPLANATIONS: tuple[dict[str, Any], ...] = (
         "compared to uninterrupted training (#20379)",
     },
     {
+        "versions": ("2.0", "2.1"),
+        "case": "*",
+        "divergence": "modes: ",
+        "why": "before 2.2, the trainer does not keep each submodule's own train/eval flag: fit puts a "
+        "frozen submodule in train mode, and test and predict leave the model in eval mode",
+        "source": "CHANGELOG 2.2.0, Changed: the Trainer restores the training mode set through `.train()` or "
+        "`.eval()` on a submodule level, and `fit` no longer calls `LightningModule.train()` at the start (#18951)",
+    },
+    {
         "versions": ("2.0", "2.5"),
         "case": "skip-epoch+lr-epoch*",
         "divergence": "lr_scheduler_step",

@@ -9,7 +9,12 @@ Bugs: ``epoch_end_before_val``, ``no_teardown``, ``sanity_one_more``,
 ``zero_every_batch``, ``step_every_batch``, ``swap_loader_idx``,
 ``zero_before_step`` (a bare ``optimizer.zero_grad()`` between backward and the
 update), ``no_mode_restore``, ``unfreeze`` (``model.train()`` instead of restoring
-each submodule's mode).
+each submodule's mode), ``grads_dropped`` (gradients set to ``None`` before
+``on_before_optimizer_step``), ``backward_undivided`` (``backward`` gets the loss
+before the division by ``accumulate_grad_batches``), ``step_while_accumulating``
+(a bare ``optimizer.step()`` in batches that only accumulate),
+``ignore_val_check_interval`` (validates once per epoch whatever the interval),
+``extra_epoch`` (one epoch more than ``max_epochs``), ``teardown_before_fit_end``.
 
 Variants: ``zero_first`` (zero the gradients before ``training_step``),
 ``lazy_val_loader`` (request the validation loaders at the first validation run),
@@ -93,7 +98,7 @@ class MiniTrainer:
                 result = self.evaluate("predict", in_fit=False)
             else:
                 self.evaluate("validation" if fn == "validate" else "test", in_fit=False)
-            if "no_teardown" not in self.bugs:
+            if "no_teardown" not in self.bugs and "teardown_before_fit_end" not in self.bugs:
                 self.cb("teardown", fn)
                 model.teardown(fn)
             return result
@@ -116,6 +121,8 @@ class MiniTrainer:
         loader = m.train_dataloader()
         n = arith.limit_batches(len(loader), s.get("limit_train_batches"))
         max_epochs, max_steps = s.get("max_epochs", 1), s.get("max_steps", -1)
+        if "extra_epoch" in self.bugs:
+            max_epochs += 1
         k = s.get("accumulate_grad_batches", 1)
         if n and max_steps != 0 and max_epochs != 0:
             if validates and self.val_loaders is None and "lazy_val_loader" not in self.variants:
@@ -140,7 +147,7 @@ class MiniTrainer:
                         epoch=self.current_epoch,
                         num_batches=n,
                         check_val_every_n_epoch=s.get("check_val_every_n_epoch", 1),
-                        val_check_interval=s.get("val_check_interval"),
+                        val_check_interval=None if "ignore_val_check_interval" in self.bugs else s.get("val_check_interval"),
                     )
                     last = batch_idx + 1 == n or (max_steps != -1 and self.global_step >= max_steps)
                     if due and last and "epoch_end_before_val" in self.bugs:
@@ -156,6 +163,9 @@ class MiniTrainer:
                     self.evaluate("validation", in_fit=True)
                 self.current_epoch += 1
             self.event("on_train_end")
+        if "teardown_before_fit_end" in self.bugs:
+            self.cb("teardown", "fit")
+            m.teardown("fit")
         self.event("on_fit_end")
 
     def optimize(self, batch: Any, batch_idx: int, steps: bool, k: int) -> torch.Tensor:
@@ -174,15 +184,17 @@ class MiniTrainer:
             loss = m.training_step(batch, batch_idx)["loss"]
             if zero and "zero_first" not in self.variants:
                 zero_grad()
-            loss = loss / k
+            undivided, loss = loss, loss / k
             self.event("on_before_backward", loss)
-            m.backward(loss)
+            m.backward(undivided if "backward_undivided" in self.bugs else loss)
             self.event("on_after_backward")
             box["loss"] = loss.detach()
             return loss
 
         def stepping_closure() -> torch.Tensor:
             loss = closure()
+            if "grads_dropped" in self.bugs:
+                opt.zero_grad(set_to_none=True)
             self.event("on_before_optimizer_step", opt)
             m.configure_gradient_clipping(opt, self.gradient_clip_val, self.gradient_clip_algorithm)
             if "zero_before_step" in self.bugs:
@@ -195,6 +207,8 @@ class MiniTrainer:
         else:
             with torch.enable_grad():
                 closure()
+            if "step_while_accumulating" in self.bugs:
+                opt.step()
         return box["loss"]
 
     @staticmethod

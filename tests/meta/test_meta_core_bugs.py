@@ -5,7 +5,10 @@ fault; the same trainer making choices the spec leaves free must pass every case
 supports. These are the bugs core used to miss (issue 14): the epoch ending before
 its validation, no teardown, a sanity check one batch too long, zeroing or stepping
 every batch under accumulation, swapped ``dataloader_idx``, gradients zeroed between
-backward and the update, modes never restored, a frozen submodule unfrozen.
+backward and the update, modes never restored, a frozen submodule unfrozen; and one
+per further rule and probe (gradients missing, ``backward`` given the undivided
+loss, an update in an accumulating batch, validation cadence, an extra epoch, a hook
+after ``teardown``).
 """
 
 from __future__ import annotations
@@ -71,6 +74,36 @@ def _verdict(adapter: MiniAdapter, case_id: str, level: str = "core") -> Verdict
         ),
         ("unfreeze", "restore-modes-cpu", r"modes: training_step \(epoch 0, batch 0\): frozen: train"),
         ("unfreeze", "restore-modes-test-cpu", r"modes: after test\(\) returned.*frozen: train"),
+        (
+            "grads_dropped",
+            "fit-no-sanity-cpu",
+            r"effects: epoch 0, batch 0: 2 trainable parameter\(s\) had no gradient at on_before_optimizer_step",
+        ),
+        (
+            "backward_undivided",
+            "accumulate-cpu",
+            r"backward #0: loss \S+ is training_step's loss undivided; expected it divided by accumulate_grad_batches=2",
+        ),
+        (
+            "step_while_accumulating",
+            "accumulate-cpu",
+            r"effects: epoch 0, batch 0: the parameters changed in a batch without an optimizer step",
+        ),
+        (
+            "ignore_val_check_interval",
+            "val-check-interval-cpu",
+            r"validation-cadence: epoch 0 validated after batches: 3, expected after: 1, 3 \(val_check_interval=2",
+        ),
+        (
+            "extra_epoch",
+            "fit-cpu",
+            r"epochs: the fit run from \[0\] ran 3 training epoch\(s\), expected 2 \(.*max_epochs=2",
+        ),
+        (
+            "teardown_before_fit_end",
+            "fit-cpu",
+            r"containment: \[\d+\] callback\.on_fit_end after the module's teardown \[\d+\]",
+        ),
     ],
 )
 def test_a_planted_bug_fails_core_naming_it(bug: str, case_id: str, pattern: str) -> None:

@@ -187,6 +187,8 @@ SHAPE_CASES = [
     ("rng-too-short", _set(("loops", "fit_loop", "rng"), torch.zeros(8, dtype=torch.uint8)), "['rng'] must be None"),
     ("epoch-rng-floats", _set(("loops", "fit_loop", "epoch_rng"), torch.zeros(5056)), "['epoch_rng'] must be None"),
     ("callbacks-a-list", _set(("callbacks",), [1]), "'callbacks' must be a dict"),
+    ("python-state-short", _set(("loops", "fit_loop", "random", "python"), [3, [1, 2], None]), "['python'] must be"),
+    ("grads-a-list", _set(("loops", "fit_loop", "accumulated_grads"), [1]), "['accumulated_grads'] must be a dict"),
 ]
 
 

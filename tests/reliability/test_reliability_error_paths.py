@@ -226,3 +226,27 @@ def test_a_validation_loader_yielding_none_is_named(tmp_path: Path) -> None:
         Trainer(enable_progress_bar=False, enable_checkpointing=False, default_root_dir=str(tmp_path)).validate(
             WithVal(), dataloaders=DataLoader([None, torch.randn(2)], batch_size=None)
         )
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("text", "str values cannot be logged"),
+        (None, "NoneType values cannot be logged"),
+        (torch.ones(3), "one element"),
+    ],
+    ids=["string", "none", "vector"],
+)
+def test_self_log_of_a_value_it_cannot_log_names_self_log(tmp_path: Path, value: Any, fragment: str) -> None:
+    """The metrics engine's refusal (not a raw float() error, and a vector is not accepted), from fit."""
+
+    class Logs(Model):
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            self.log("x", value)
+            return super().training_step(batch, batch_idx)
+
+    with pytest.raises(ConfigurationError) as info:
+        _fit(tmp_path, Logs())
+    message = str(info.value)
+    assert "self.log('x'" in message and fragment in message, message
+    assert "float()" not in message
