@@ -76,6 +76,8 @@ class TrainingEpochLoop:
     # --- the epoch -------------------------------------------------------------------------------------
     def run(self, batches: BatchIterator) -> None:
         ctx = self.ctx
+        # read per epoch: GradientAccumulationScheduler changes it in on_train_epoch_start
+        self.accumulate = self._closure.accumulate = ctx.trainer.accumulate_grad_batches
         state = ctx.state
         d = ctx.dispatcher()
         transfer = ctx.data.transfer

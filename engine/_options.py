@@ -28,6 +28,8 @@ from loophooks.engine._dispatch import is_overridden
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._precision import Precision
 from loophooks.engine._strategy import Strategy
+from loophooks.engine.callbacks import Checkpoint
+from loophooks.engine.callbacks._defaults import add_option_callbacks
 
 __all__ = [
     "Number",
@@ -299,8 +301,15 @@ def _several_devices(devices: Any) -> ConfigurationError:
     )
 
 
-def trainer_callbacks(callbacks: Any, *, enable_progress_bar: bool, enable_checkpointing: bool) -> list[Any]:
-    """``Trainer(callbacks=...)`` plus the progress bar and checkpointing the flags add, in Lightning's order."""
+def trainer_callbacks(
+    callbacks: Any,
+    *,
+    enable_progress_bar: bool,
+    enable_checkpointing: bool,
+    enable_model_summary: bool = False,
+    max_time: Any = None,
+) -> list[Any]:
+    """``Trainer(callbacks=...)`` plus what the flags add (progress bar, checkpointing, timer, model summary)."""
     user = list(callbacks) if isinstance(callbacks, Sequence) else ([callbacks] if callbacks else [])
     bars = [c for c in user if isinstance(c, ProgressBar)]
     if len(bars) > 1:
@@ -311,13 +320,16 @@ def trainer_callbacks(callbacks: Any, *, enable_progress_bar: bool, enable_check
         )
     if enable_progress_bar and not bars:  # Lightning's default bar (plain lines when stdout is not a terminal)
         user.append(TQDMProgressBar())
-    if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
+    # any checkpoint callback (ModelCheckpoint, OnExceptionCheckpoint) stands in for the default, as in Lightning
+    if not enable_checkpointing and any(isinstance(c, Checkpoint) for c in user):
         raise ConfigurationError(
-            "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
+            "Trainer(enable_checkpointing=False) but callbacks holds a checkpoint callback "
+            f"({next(type(c).__name__ for c in user if isinstance(c, Checkpoint))}): remove it or set "
             "enable_checkpointing=True"
         )
-    if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in user):
+    if enable_checkpointing and not any(isinstance(c, Checkpoint) for c in user):
         user.append(ModelCheckpoint())
+    user = add_option_callbacks(user, max_time=max_time, enable_model_summary=enable_model_summary)
     _check_state_keys(user)
     return reorder_callbacks(user)
 

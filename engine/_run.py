@@ -151,8 +151,7 @@ def _run_stage(trainer: Trainer, fn: Stage) -> Any:
         trainer._fit_loop.run()
         return None
     if fn == "predict":
-        trainer._predict_loop = PredictLoop(ctx)  # trainer.predict_dataloaders reads its loaders
-        return trainer._predict_loop.run(trainer._return_predictions)
+        return PredictLoop(ctx).run(trainer._return_predictions)
     trainer._eval_loop = EvalLoop(ctx, "validation" if fn == "validate" else "test")
     outputs = trainer._eval_loop.run()
     results = [{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in out.items()} for out in outputs]

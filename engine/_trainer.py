@@ -10,6 +10,7 @@ engine/_checkpoint_state.py and written by engine/_checkpoint.py.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any, Literal, Optional, Union
 
 import torch
@@ -23,6 +24,7 @@ from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._fit_loop import FitLoop
 from loophooks.engine._optimization import LRSchedulerConfig
+from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._loggers import configure_loggers, run_log_dir
 from loophooks.engine._options import (
     Number,
@@ -41,7 +43,6 @@ from loophooks.engine._lightning_options import (
     refuse_unsupported,
     set_benchmark,
 )
-from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._run import run
 from loophooks.engine._strategy import Strategy
 from loophooks.engine._trainer_api import TrainerAPI
@@ -62,7 +63,8 @@ class Trainer(TrainerAPI):
     (``"cpu"``, ``"cuda"``, ``"auto"``), ``devices``, ``strategy``, ``callbacks``,
     ``enable_progress_bar`` (a tqdm bar, only when stdout is a terminal),
     ``enable_checkpointing`` (adds a :class:`ModelCheckpoint` saving each epoch to
-    ``default_root_dir/checkpoints``), ``default_root_dir``, ``deterministic``.
+    ``default_root_dir/checkpoints``), ``enable_model_summary`` (logs the model's table when fit
+    starts), ``max_time`` (a :class:`Timer` stops fit), ``default_root_dir``, ``deterministic``.
 
     ``check_hooks`` turns the spec's runtime checks of every hook call on or off;
     by default it follows ``loophooks.spec.set_checks`` / ``LOOPHOOKS_CHECKS=1``.
@@ -97,7 +99,7 @@ class Trainer(TrainerAPI):
         gradient_clip_algorithm: Optional[str] = None,
         enable_progress_bar: Optional[bool] = None,
         enable_checkpointing: Optional[bool] = None,
-        enable_model_summary: bool = False,
+        enable_model_summary: Optional[bool] = None,
         default_root_dir: Optional[Union[str, os.PathLike[str]]] = None,
         deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
@@ -107,6 +109,7 @@ class Trainer(TrainerAPI):
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
+        max_time: Union[str, timedelta, dict[str, int], None] = None,
         fast_dev_run: Union[int, bool] = False,
         min_epochs: Optional[int] = None,
         min_steps: Optional[int] = None,
@@ -142,10 +145,14 @@ class Trainer(TrainerAPI):
             num_sanity_val_steps = 0
         enable_checkpointing = not barebones if enable_checkpointing is None else enable_checkpointing
         enable_progress_bar = not barebones if enable_progress_bar is None else enable_progress_bar
+        enable_model_summary = not barebones if enable_model_summary is None else enable_model_summary
         if debug.batches:  # fast_dev_run: no checkpoint files (Lightning suppresses them)
             enable_checkpointing = False
         self._precision, self._strategy = choose_strategy(strategy, accelerator, devices, num_nodes, precision)
-        self.max_epochs: int = max_epochs if max_epochs is not None else (1000 if max_steps == -1 else -1)
+        # a time budget alone, like a step budget alone, lifts the 1000-epoch default (Lightning's rule)
+        self.max_epochs: int = max_epochs if max_epochs is not None else (
+            1000 if max_steps == -1 and max_time is None else -1
+        )
         self.max_steps: int = max_steps
         self.limit_train_batches = limit_option(limit_train_batches, "limit_train_batches")
         self.limit_val_batches = limit_option(limit_val_batches, "limit_val_batches")
@@ -179,7 +186,11 @@ class Trainer(TrainerAPI):
         self.use_distributed_sampler = use_distributed_sampler
         self.allow_zero_length_dataloader_with_multiple_devices = allow_zero_length_dataloader_with_multiple_devices
         self._trainer_callbacks = trainer_callbacks(
-            callbacks, enable_progress_bar=enable_progress_bar, enable_checkpointing=enable_checkpointing
+            callbacks,
+            enable_progress_bar=enable_progress_bar,
+            enable_checkpointing=enable_checkpointing,
+            enable_model_summary=enable_model_summary,
+            max_time=max_time,
         )
         self.callbacks: list[Any] = list(self._trainer_callbacks)
         self._ctx = LoopContext(self, self._strategy)
@@ -346,6 +357,11 @@ class Trainer(TrainerAPI):
     @property
     def val_check_batch(self) -> Number:
         return self._fit_loop.val_check_batch
+
+    @property
+    def predict_loop(self) -> PredictLoop:
+        """The loop of the latest (or running) ``predict``; what prediction writers read."""
+        return self._predict_loop if self._predict_loop is not None else PredictLoop(self._ctx)
 
     @property
     def checkpoint_callback(self) -> Optional[ModelCheckpoint]:

@@ -16,14 +16,10 @@ from tests.lightning_port._kit import BOTH, api, data, loader, quiet, trainer
 pl = pytest.importorskip("pytorch_lightning")
 pytestmark = pytest.mark.lightning
 
-# Options other engineers of issue 12 are adding (callbacks: max_time; metrics: log_every_n_steps).
-BEING_ADDED_ELSEWHERE = {"max_time", "log_every_n_steps"}
-
-
 def test_every_lightning_option_is_accepted_by_name() -> None:
     ours = inspect.signature(Trainer).parameters
     theirs = inspect.signature(pl.Trainer).parameters
-    missing = sorted(set(theirs) - set(ours) - BEING_ADDED_ELSEWHERE)
+    missing = sorted(set(theirs) - set(ours))
     assert not missing, f"Lightning options the engine does not know: {missing}"
     for name in set(theirs) & set(ours):
         assert ours[name].kind is inspect.Parameter.KEYWORD_ONLY, name

@@ -4,6 +4,7 @@
 
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, Literal, Protocol, overload
 
 import torch
@@ -13,6 +14,7 @@ from typing_extensions import TypeAlias
 
 from loophooks.engine._callbacks import EarlyStopping, ModelCheckpoint
 from loophooks.engine._optimization import LRSchedulerConfig
+from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
 from loophooks.engine._trainer_api import TrainerAPI
@@ -123,7 +125,7 @@ class Trainer(TrainerAPI):
         gradient_clip_algorithm: Literal["norm", "value"] | None = None,
         enable_progress_bar: bool | None = None,
         enable_checkpointing: bool | None = None,
-        enable_model_summary: bool = False,
+        enable_model_summary: bool | None = None,
         default_root_dir: _Path | None = None,
         deterministic: bool | Literal["warn"] | None = None,
         check_hooks: bool | None = None,
@@ -133,6 +135,7 @@ class Trainer(TrainerAPI):
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
+        max_time: str | timedelta | dict[str, int] | None = None,
         fast_dev_run: int | bool = False,
         min_epochs: int | None = None,
         min_steps: int | None = None,
@@ -212,6 +215,8 @@ class Trainer(TrainerAPI):
     def num_test_batches(self) -> list[Number]: ...
     @property
     def val_check_batch(self) -> Number: ...
+    @property
+    def predict_loop(self) -> PredictLoop: ...
     @property
     def checkpoint_callback(self) -> ModelCheckpoint | None: ...
     @property
