@@ -248,6 +248,8 @@ def recording_datamodule(base: type[Any], recorder: Recorder) -> type[Any]:
 
 
 def _rows(batch: Any) -> torch.Tensor:
+    if isinstance(batch, list):  # a combined batch of several training loaders: their rows together
+        return torch.cat([_rows(b) for b in batch])
     rows: torch.Tensor = batch.x if isinstance(batch, CustomBatch) else batch
     return rows
 

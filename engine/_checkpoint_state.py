@@ -154,6 +154,9 @@ def restore_training_state(
         state.global_step = point.global_step
         state.total_batch_idx = point.total_batch_idx
         fit.resume = ResumePoint(point.batches_done, point.mid_epoch, None, None)
+    # The loggers' step continues where it was (Lightning restores its _batches_that_stepped; for a stepping
+    # loop that count is the global step, which is what the checkpoint holds)
+    ctx.metrics.batches_that_stepped = state.global_step
     if max_epochs != -1 and state.epoch > max_epochs:
         raise CheckpointError(
             f"checkpoint {ckpt_path!r} is at epoch {state.epoch}, beyond Trainer(max_epochs={max_epochs})"

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 from typing_extensions import final
 
+from loophooks.engine._combined import CombinedLoader
 from loophooks.engine._dispatch import is_overridden
-from loophooks.engine._errors import ConfigurationError, HookValueError
+from loophooks.engine._errors import ConfigurationError, HookValueError, add_note
 from loophooks.engine._seed import install_worker_seeding
+from loophooks.spec._transfer import move_data_to_device
 
 if TYPE_CHECKING:
     from loophooks.engine._dispatch import Dispatcher
@@ -35,7 +37,7 @@ _TRANSFER_HOOKS = (
 class DataConnector:
     """The loaders of the current run and the hooks each batch passes on its way to the device."""
 
-    __slots__ = ("_d", "_skip", "allow_zero_length", "given", "strategy", "use_distributed_sampler")
+    __slots__ = ("_d", "_plain_move", "_skip", "allow_zero_length", "given", "strategy", "use_distributed_sampler")
 
     def __init__(self, strategy: Strategy) -> None:
         self.strategy = strategy
@@ -44,6 +46,7 @@ class DataConnector:
         self.allow_zero_length = False
         self._d: Dispatcher | None = None
         self._skip = (False, False, False)
+        self._plain_move = False
 
     def start_run(self, dispatch: Dispatcher, *, use_distributed_sampler: bool, allow_zero_length: bool) -> None:
         """Bind the run's dispatcher; decide once which transfer hooks the loops may skip."""
@@ -54,6 +57,10 @@ class DataConnector:
             dispatch.data_owner(h) == "module" and dispatch.is_default(h, identity) for h, identity in _TRANSFER_HOOKS
         )
         self._skip = (before, move, after)
+        # the model's default transfer_batch_to_device, unchecked: its body is move_data_to_device
+        self._plain_move = dispatch.checks_off and dispatch.data_owner("transfer_batch_to_device") == "module" and (
+            dispatch.is_builtin_default("transfer_batch_to_device")
+        )
 
     @property
     def running(self) -> bool:
@@ -81,6 +88,9 @@ class DataConnector:
 
     def _distribute(self, source: str, loaders: Any) -> Any:
         """Each process's share of the loaders (engine/_sampler.py); unchanged on one device."""
+        if isinstance(loaders, CombinedLoader):  # each of its loaders gets its share; the nesting stays
+            loaders.flattened = list(self._distribute(source, loaders.flattened))
+            return loaders
         for loader in loaders.values() if isinstance(loaders, dict) else (
             loaders if isinstance(loaders, (list, tuple)) else (loaders,)
         ):
@@ -118,12 +128,21 @@ class DataConnector:
             _none_batch(self._d, dataloader_idx)
         d = self._d
         assert d is not None  # the loops transfer only inside a run
+        precision = self.strategy.precision
+        if precision.module_dtype is not None:  # a "-true" precision: inputs in the model's dtype (Lightning)
+            batch = precision.convert_input(batch)
         skip_before, skip_move, skip_after = self._skip
         if not skip_before:
             batch = d.data_hook("on_before_batch_transfer", batch, dataloader_idx)
             if batch is None:
                 raise HookValueError("on_before_batch_transfer", "return value", "the batch (not None)", batch)
-        if not skip_move:
+        if self._plain_move:  # the default's body, noted as that hook on an error
+            try:
+                batch = move_data_to_device(batch, self.strategy.root_device)
+            except BaseException as exc:
+                add_note(exc, f"model hook transfer_batch_to_device at {d.state.where()}")
+                raise
+        elif not skip_move:
             batch = d.data_hook("transfer_batch_to_device", batch, self.strategy.root_device, dataloader_idx)
             if batch is None:
                 raise HookValueError("transfer_batch_to_device", "return value", "the batch (not None)", batch)

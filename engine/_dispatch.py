@@ -177,6 +177,11 @@ class Dispatcher:
         fn = self._mod.get(name)
         return fn is None or getattr(fn, "__func__", None) is _default(name)
 
+    @property
+    def checks_off(self) -> bool:
+        """Whether this run calls hooks without the spec's checks."""
+        return self._checked is None
+
     def overridden(self, name: str) -> bool:
         return is_overridden(self.module, name)
 

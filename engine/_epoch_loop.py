@@ -31,6 +31,7 @@ from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator
 from loophooks.engine._errors import ConfigurationError, HookValueError
+from loophooks.engine._lightning_options import can_stop_early
 from loophooks.engine._step import Closure, closure_not_called
 from loophooks.spec._checks import RETURN_HINTS
 
@@ -70,11 +71,13 @@ class TrainingEpochLoop:
             return True
         if self.ready == self.fit.max_batches or state.is_last_batch:
             return True
-        return state.should_stop
+        return state.should_stop and can_stop_early(self.ctx.trainer)  # min_epochs/min_steps hold a stop back
 
     # --- the epoch -------------------------------------------------------------------------------------
     def run(self, batches: BatchIterator) -> None:
         ctx = self.ctx
+        # read per epoch: GradientAccumulationScheduler changes it in on_train_epoch_start
+        self.accumulate = self._closure.accumulate = ctx.trainer.accumulate_grad_batches
         state = ctx.state
         d = ctx.dispatcher()
         transfer = ctx.data.transfer
@@ -84,10 +87,17 @@ class TrainingEpochLoop:
         batch_start = "on_train_batch_start" in d.active
         batch_end = "on_train_batch_end" in d.active
         self._takes_idx = d.takes_batch_idx("training_step")
+        closure = self._closure
+        closure.bind()
+        # the outputs (the detached loss) are built only when on_train_batch_end receives them
+        closure.keep_output = batch_end or not closure.fused
         self.ready = state.batches_done
         state.is_last_batch = False
         metrics = ctx.metrics
         signals = ctx.signals
+        fit = self.fit
+        max_batches = fit.max_batches
+        accumulate = self.accumulate
         while not self.done():
             if signals.received_sigterm:  # engine/_signals.py: stop between batches, never inside one
                 signals.check()
@@ -100,9 +110,11 @@ class TrainingEpochLoop:
             state.total_batch_idx += 1
             state.is_last_batch = batches.is_last
             batch = transfer(batch, 0)
-            self.ready += 1
+            ready = self.ready = self.ready + 1
             metrics.on_batch_start(batch)
             response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start else None
+            # should_accumulate() inlined (is_last_batch changes only on the -1 path, which ends the epoch)
+            accumulating = ready % accumulate != 0 and not (ready == max_batches or state.is_last_batch)
             skip_rest = False
             if response is not None:
                 if response != -1 or isinstance(response, bool):
@@ -111,7 +123,7 @@ class TrainingEpochLoop:
                 state.is_last_batch = True
                 output: Any = None
             elif automatic:
-                output = self._automatic(batch, batch_idx)
+                output = self._automatic(batch, batch_idx, accumulating)
             else:
                 output = self._manual(batch, batch_idx)
             if schedulers:
@@ -128,9 +140,9 @@ class TrainingEpochLoop:
                     self.in_batch_end = False
             state.batches_done += 1
             metrics.on_batch_end()
-            accumulating = self.should_accumulate()
-            metrics.update_train_step_metrics(accumulating and automatic)
-            if self.fit.should_check_val():
+            if metrics.loggers:  # update_train_step_metrics does nothing without loggers
+                metrics.update_train_step_metrics(accumulating and automatic)
+            if fit.validation and fit.should_check_val():  # should_check_val's first test, without its call
                 first_loop_iter = metrics.first_loop_iter  # validation inside the epoch leaves it as it was
                 self.fit.run_validation(zero_grad=not accumulating)
                 metrics.first_loop_iter = first_loop_iter
@@ -142,26 +154,29 @@ class TrainingEpochLoop:
                 for logger in metrics.loggers:
                     logger.save()
 
-    def _automatic(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+    def _automatic(self, batch: Any, batch_idx: int, accumulating: bool) -> dict[str, Any]:
         ctx = self.ctx
         closure = self._closure
         closure.args = (batch, batch_idx) if self._takes_idx else (batch,)
         closure.batch_idx = batch_idx
         closure.zero_grad = batch_idx % self.accumulate == 0
-        if self.should_accumulate():
+        if accumulating:
             with ctx.strategy.block_backward_sync():  # DDP: no all-reduce until the stepping batch
                 closure()
         else:
             closure.ran = False
-            ctx.dispatcher().module_hook(
-                "optimizer_step", ctx.state.epoch, batch_idx, ctx.strategy.loop_optimizers[0], closure
-            )
+            if closure.fused:
+                closure.step()
+            else:
+                ctx.dispatcher().module_hook(
+                    "optimizer_step", ctx.state.epoch, batch_idx, ctx.strategy.loop_optimizers[0], closure
+                )
             if not closure.ran:
                 closure_not_called(ctx)
             ctx.state.global_step += 1
         loss = closure.loss
         closure.loss = None
-        if loss is None:
+        if loss is None or not closure.keep_output:
             return {}
         extra = closure.extra
         return {"loss": loss} if not extra else {"loss": loss, **extra}

@@ -133,7 +133,9 @@ class LogOptions:
         "rank_zero_only",
         "reduce",
         "sync",
+        "store_key",
         "sync_group",
+        "_keys",
     )
 
     def __init__(
@@ -168,6 +170,9 @@ class LogOptions:
         self.sync = sync
         self.sync_group = sync_group
         self.rank_zero_only = rank_zero_only
+        self._keys = (self._make_keys(True), self._make_keys(False))  # published every batch: built once
+        suffix = f".{dataloader_idx}" if dataloader_idx is not None else ""
+        self.store_key = f"{fx}.{name}{suffix}"  # the store's key (Lightning's: hook, name, loader)
 
     @property
     def forked(self) -> bool:
@@ -176,6 +181,9 @@ class LogOptions:
 
     def keys(self, on_step: bool) -> tuple[str, str]:
         """(plain key, level key) for publishing at step or epoch level, with the loader suffix."""
+        return self._keys[0] if on_step else self._keys[1]
+
+    def _make_keys(self, on_step: bool) -> tuple[str, str]:
         plain = self.name
         level = f"{plain}_{'step' if on_step else 'epoch'}" if self.forked else plain
         if self.add_dataloader_idx and self.dataloader_idx is not None:
@@ -186,5 +194,5 @@ class LogOptions:
     def differences(self, other: LogOptions) -> list[str]:
         """The option names whose values differ between ``self`` and ``other``."""
         return [
-            s for s in self.__slots__ if s != "sync_group" and getattr(self, s) != getattr(other, s)
+            s for s in self.__slots__ if s not in ("sync_group", "_keys", "store_key") and getattr(self, s) != getattr(other, s)
         ] + (["sync_dist_group"] if self.sync_group is not other.sync_group else [])

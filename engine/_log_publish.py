@@ -47,14 +47,14 @@ class MetricsPublisher:
         self._stores: dict[str, ResultStore] = {}
         self._callback: Metrics = {}
         self._logged: Metrics = {}
-        self._pbar: dict[str, float] = {}
+        self._pbar: dict[str, Any] = {}  # tensors until read (a number each read costs a device sync)
         self._current_fx: Optional[str] = None
         # None outside a batch loop; True on a loop's first batch, then False (Lightning's _first_loop_iter)
         self._first_loop_iter: Optional[bool] = None
         self.batches_that_stepped = 0  # the loggers' step during fit
         self.loggers: list[Any] = []
         self.log_every_n_steps = 50
-        self._fast: dict[tuple[Any, ...], LogOptions] = {}  # validated options per distinct self.log call
+        self._fast: dict[tuple[Any, ...], tuple[tuple[Any, ...], LogOptions]] = {}  # checked options per call site
 
     # --- which store is active -------------------------------------------------------------------------
     def store(self) -> Optional[ResultStore]:
@@ -62,7 +62,7 @@ class MetricsPublisher:
         stage = state.stage
         if stage == "train":
             name = "train"
-        elif stage in ("validate", "sanity_check"):
+        elif stage == "validate" or stage == "sanity_check":
             name = "fit_validation" if state.fn == "fit" else "validate"
         elif stage == "test":
             name = "test"
@@ -100,25 +100,23 @@ class MetricsPublisher:
             if fx is not None:
                 resolve_levels(name, fx, on_step, on_epoch)  # names the hook's rule when it has one
             raise LoggingError(f"self.log({name!r}, ...) in {where}: logging needs a running fit, validate or test loop")
-        dl_idx = store.dataloader_idx
-        try:
-            fast_key: Optional[tuple[Any, ...]] = (
-                fx, name, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
-                id(sync_dist_group), add_dataloader_idx, dl_idx, metric_attribute, rank_zero_only,
-            )
-            options = self._fast.get(fast_key)  # type: ignore[arg-type]
-        except TypeError:  # an unhashable option value: take the full path
-            fast_key, options = None, None
-        if options is None or not isinstance(value, (torch.Tensor, float, int)):  # metric objects: always checked
+        # The same call from the same place reuses its checked options: compare the raw arguments only.
+        site = (fx, name, store.dataloader_idx)
+        args = (prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist, sync_dist_group,
+                add_dataloader_idx, metric_attribute, rank_zero_only)
+        cached = self._fast.get(site)
+        if cached is not None and cached[0] == args and isinstance(value, (torch.Tensor, float, int)):
+            options = cached[1]
+        else:  # first call here, other arguments, or a metric object (its attribute is looked up each time)
             options = self._options(
                 module, store, fx, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph,
                 sync_dist, sync_dist_group, add_dataloader_idx, metric_attribute, rank_zero_only,
             )
-            if fast_key is not None:
-                self._fast[fast_key] = options
+            self._fast[site] = (args, options)
         assert fx is not None
         if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.detach()  # Lightning detaches every logged tensor, enable_graph or not
+            if value.requires_grad:
+                value = value.detach()  # Lightning detaches every logged tensor, enable_graph or not
             if value.ndim:
                 value = value.squeeze()
         else:
@@ -178,7 +176,7 @@ class MetricsPublisher:
         )
 
     # --- the three dictionaries -------------------------------------------------------------------------
-    def _read(self) -> Optional[tuple[Metrics, Metrics, dict[str, float]]]:
+    def _read(self) -> Optional[tuple[Metrics, Metrics, Metrics]]:
         store = self.store()
         if store is None:
             return None
@@ -203,7 +201,11 @@ class MetricsPublisher:
         read = self._read()
         if read is not None:
             self._pbar.update(read[2])
-        return self._pbar
+        pbar = self._pbar
+        for key, value in pbar.items():
+            if isinstance(value, torch.Tensor):
+                pbar[key] = value.item()
+        return pbar
 
     def _merge(self) -> Metrics:
         read = self._read()
@@ -238,11 +240,13 @@ class MetricsPublisher:
             store.dataloader_idx = dataloader_idx
 
     def on_batch_end(self) -> None:
-        self._merge()
         store = self.store()
-        if store is not None:
-            store.batch = None
-            store.batch_size = None
+        if store is None:
+            return
+        if store.entries:  # nothing logged yet: merging would change nothing (this runs every batch)
+            self._merge()
+        store.batch = None
+        store.batch_size = None
 
     def epoch_end_reached(self) -> None:
         self._first_loop_iter = None
@@ -360,6 +364,7 @@ class MetricsPublisher:
         """Move the published values to the CPU (the run's devices may go away)."""
         self._callback = {k: v.cpu() for k, v in self._callback.items()}
         self._logged = {k: v.cpu() for k, v in self._logged.items()}
+        self._pbar = {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in self._pbar.items()}
 
 
 def _initial_hparams(obj: Any) -> Optional[dict[str, Any]]:
@@ -415,6 +420,8 @@ def print_results(results: list[dict[str, float]], stage: str, file: Any = None)
     width = int(min(max(len(max(names, key=len)), len(max(headers, key=len)), 25), width_total / 2))
     rows = [[f"{r[n]}" if n in r else " " for r in plain] for n in names]
     out = file if file is not None else sys.stdout
+    if _rich_table(plain, names, headers, width, width_total, stage, file):
+        return
     try:
         "─".encode(getattr(out, "encoding", None) or "utf-8")
         rule = "─" * width_total
@@ -437,3 +444,25 @@ def print_results(results: list[dict[str, float]], stage: str, file: Any = None)
                 lines.append(fmt.format(name, *cells).rstrip())
         lines.append(rule)
         print(os.linesep.join(lines), file=out)
+
+
+def _rich_table(
+    plain: list[dict[str, Any]], names: list[str], headers: list[str], width: int, total: int, stage: str, file: Any
+) -> bool:
+    """Lightning's table drawn with rich, as Lightning draws it when rich is installed; False without rich."""
+    try:
+        from rich.console import Console
+        from rich.table import Column, Table
+    except ImportError:
+        return False
+    per_table = max(1, int((total - width) / width))
+    console = Console(file=file) if file is not None else Console()
+    for start in range(0, len(headers), per_table):
+        cols = [f"{stage} Metric".capitalize(), *headers[start : start + per_table]]
+        columns = [Column(h, justify="center", style="magenta", width=width) for h in cols]
+        columns[0].style = "cyan"
+        table = Table(*columns)
+        for name in names:
+            table.add_row(name, *[f"{r[name]}" if name in r else " " for r in plain[start : start + per_table]])
+        console.print(table)
+    return True

@@ -49,6 +49,14 @@ def _sizes(batch: Any) -> Iterator[Optional[int]]:
 
 def extract_batch_size(batch: Any) -> int:
     """The batch size Lightning infers: the first dimension of the first tensor found, depth first."""
+    if isinstance(batch, torch.Tensor):
+        return 1 if batch.ndim == 0 else int(batch.size(0))
+    if type(batch) in (tuple, list) and batch:  # the common (x, y) batch, without the generator below
+        first = batch[0]
+        if isinstance(first, torch.Tensor) and first.ndim:
+            first_size = int(first.size(0))
+            if all(isinstance(t, torch.Tensor) and t.ndim and t.size(0) == first_size for t in batch):
+                return first_size
     found: Optional[int] = None
     try:
         for size in _sizes(batch):
@@ -92,7 +100,7 @@ class LogEntry:
         self.computed: Any = None
         self.has_reset = False
         self.state = self._default()
-        self.weight = torch.tensor(0)
+        self.weight = 0  # the summed batch sizes of a mean (a tensor only when synced)
 
     def _default(self) -> torch.Tensor:
         reduce = self.options.reduce
@@ -107,28 +115,27 @@ class LogEntry:
             self.forward_cache = getattr(value, "_forward_cache", None)
             return
         opts = self.options
-        if not torch.is_floating_point(value):
-            warnings.warn(
-                f"self.log({opts.name!r}, ...) in {opts.fx}: the value is not floating point; converting it to "
-                f"{_float_dtype()} to reduce it",
-                UserWarning,
-                stacklevel=4,
-            )
+        dtype = value.dtype
+        if dtype is not torch.float32 and dtype is not torch.float64:
+            if not value.is_floating_point():
+                warnings.warn(
+                    f"self.log({opts.name!r}, ...) in {opts.fx}: the value is not floating point; converting it to "
+                    f"{_float_dtype()} to reduce it",
+                    UserWarning,
+                    stacklevel=4,
+                )
             value = value.to(_float_dtype())
-        elif value.dtype not in (torch.float32, torch.float64):
-            value = value.to(_float_dtype())
-        if self.state.device != value.device:
-            self.state = self.state.to(value.device)
-            self.weight = self.weight.to(value.device)
+        # A 0-dim CPU state combines with a value on any device (torch's scalar rule), so no device checks here.
         if opts.on_step:
-            self.forward_cache = self.sync(value.clone(), opts.reduce, opts.sync_group)
+            cache = value.clone()  # the caller may change its tensor in place later
+            self.forward_cache = cache if self.sync is _identity else self.sync(cache, opts.reduce, opts.sync_group)
             if not opts.on_epoch:
                 self.state = self.forward_cache
                 return
         reduce = opts.reduce
         if reduce == "mean":
-            self.state = self.state + value * batch_size
-            self.weight = self.weight + batch_size
+            self.state = torch.add(self.state, value, alpha=batch_size)
+            self.weight += batch_size
         elif reduce == "sum":
             self.state = self.state + value
         elif reduce == "max":
@@ -142,9 +149,15 @@ class LogEntry:
             return self.computed
         if self.is_tensor:
             opts = self.options
-            value = self.sync(self.state.clone(), opts.reduce, opts.sync_group)
-            if opts.reduce == "mean":
-                value = value / self.sync(self.weight, opts.reduce, opts.sync_group)
+            if self.sync is _identity:
+                value = self.state.clone()
+                if opts.reduce == "mean":
+                    value = value / self.weight
+            else:
+                value = self.sync(self.state.clone(), opts.reduce, opts.sync_group)
+                if opts.reduce == "mean":  # summed values over summed weights (each synced as Lightning does)
+                    weight = torch.tensor(float(self.weight), device=value.device)
+                    value = value / self.sync(weight, opts.reduce, opts.sync_group)
             self.computed = value
         else:
             self.computed = self.metric.compute()
@@ -152,8 +165,8 @@ class LogEntry:
 
     def reset(self) -> None:
         if self.is_tensor:
-            self.state = self._default().to(self.state.device)
-            self.weight = torch.zeros_like(self.weight)
+            self.state = self._default()
+            self.weight = 0
             self.forward_cache = None
         elif self.metric is not None:
             self.metric.reset()
@@ -185,27 +198,27 @@ class ResultStore:
         self.dataloader_idx: Optional[int] = None
 
     def log(self, options: LogOptions, value: Any, batch_size: Optional[int], sync: Optional[SyncFn]) -> None:
-        key = f"{options.fx}.{options.name}"
-        if options.add_dataloader_idx and self.dataloader_idx is not None:
-            key += f".{self.dataloader_idx}"
+        key = options.store_key if options.add_dataloader_idx else f"{options.fx}.{options.name}"
         entry = self.entries.get(key)
         if entry is None:
             entry = LogEntry(options, not _is_metric(value), sync or _identity)
             self.entries[key] = entry
-        else:
+        elif entry.options is not options:  # the same call again reuses its options object: nothing to compare
             changed = entry.options.differences(options)
             if changed:
                 raise LoggingError(
                     f"self.log({options.name!r}, ...) was called twice in {options.fx} with different options "
                     f"({', '.join(changed)}); one key keeps one set of options"
                 )
-        entry.update(value, self._batch_size(entry, batch_size))
+            entry.options = options
+        if batch_size is None:
+            batch_size = self.batch_size
+            if batch_size is None:
+                batch_size = self._batch_size(entry)
+        entry.update(value, batch_size)
 
-    def _batch_size(self, entry: LogEntry, given: Optional[int]) -> int:
-        if given is not None:
-            return given
-        if self.batch_size is not None:
-            return self.batch_size
+    def _batch_size(self, entry: LogEntry) -> int:
+        """Infer the batch size once per batch, only for what needs it (a tensor's epoch mean)."""
         opts = entry.options
         if self.batch is not None and entry.is_tensor and opts.on_epoch and opts.reduce == "mean":
             self.batch_size = extract_batch_size(self.batch)
@@ -218,11 +231,14 @@ class ResultStore:
             if not entry.has_reset and entry.options.dataloader_idx == idx:
                 yield entry
 
-    def read(self, on_step: bool) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, float]]:
-        """(callback, logged, progress bar) values of the valid entries, at step or epoch level."""
+    def read(self, on_step: bool) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(callback, logged, progress bar) values of the valid entries, at step or epoch level.
+
+        Progress-bar values stay tensors here; the publisher turns them into numbers when they are read.
+        """
         callback: dict[str, torch.Tensor] = {}
         logged: dict[str, torch.Tensor] = {}
-        pbar: dict[str, float] = {}
+        pbar: dict[str, torch.Tensor] = {}
         training = self.training
         for entry in self.valid():
             opts = entry.options
@@ -239,7 +255,7 @@ class ResultStore:
                     )
             if not isinstance(value, torch.Tensor):
                 continue
-            if not opts.enable_graph:
+            if not entry.is_tensor and not opts.enable_graph:  # logged tensors were detached when logged
                 value = value.detach()
             plain, level = opts.keys(on_step)
             if opts.logger:
@@ -248,7 +264,7 @@ class ResultStore:
                 callback[plain] = value
                 callback[level] = value
             if opts.prog_bar:
-                pbar[level] = value.item()
+                pbar[level] = value
         return callback, logged, pbar
 
     def reset(self, tensors: bool = True, metrics: bool = True, fx: Optional[str] = None) -> None:

@@ -300,6 +300,7 @@ class _CSVWriter:
         self.metrics: list[dict[str, Any]] = []
         self.metrics_keys: list[str] = []
         self.hparams: dict[str, Any] = {}
+        self._fh: Optional[io.TextIOWrapper] = None
         self.metrics_file_path = os.path.join(log_dir, self.NAME_METRICS_FILE)
         if os.path.isdir(log_dir) and os.listdir(log_dir):
             warnings.warn(
@@ -325,25 +326,46 @@ class _CSVWriter:
             return
         new_keys = set().union(*self.metrics) - set(self.metrics_keys)
         keys = sorted([*self.metrics_keys, *new_keys]) if new_keys else self.metrics_keys
-        exists = os.path.isfile(self.metrics_file_path)
-        if exists and new_keys:  # a new column: rewrite the whole file beside the old one, then swap
-            with open(self.metrics_file_path, newline="", encoding="utf-8") as fh:
-                old_rows = list(csv.DictReader(fh))
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(old_rows)
-            writer.writerows(self.metrics)
-            _durable_write(self.metrics_file_path, buffer.getvalue())
-        else:
-            with open(self.metrics_file_path, "a" if exists else "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=keys)
-                if not exists:
-                    writer.writeheader()
+        if new_keys:
+            self._close()
+            exists = os.path.isfile(self.metrics_file_path)
+            if exists:  # a new column: rewrite the whole file beside the old one, then swap
+                with open(self.metrics_file_path, newline="", encoding="utf-8") as fh:
+                    old_rows = list(csv.DictReader(fh))
+                buffer = io.StringIO()
+                writer = csv.DictWriter(buffer, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(old_rows)
                 writer.writerows(self.metrics)
+                _durable_write(self.metrics_file_path, buffer.getvalue())
+            else:
+                buffer = io.StringIO()
+                writer = csv.DictWriter(buffer, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(self.metrics)
+                _durable_write(self.metrics_file_path, buffer.getvalue())
+        else:
+            # Rows under known columns are appended through one open handle (Lightning saves after every
+            # log_metrics call; reopening the file each time would cost more than the logging itself).
+            if self._fh is None:
+                self._fh = open(self.metrics_file_path, "a", newline="", encoding="utf-8")
+            csv.DictWriter(self._fh, fieldnames=keys).writerows(self.metrics)
+            self._fh.flush()
         # only now: a failed write keeps the rows and the old columns, so the next save retries all of it
         self.metrics_keys = keys
         self.metrics = []
+
+    def _close(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+
+    def close(self) -> None:
+        """Write what is buffered and make the file durable."""
+        self.save()
+        self._close()
 
 
 class CSVLogger(_VersionedLogger):
@@ -401,7 +423,7 @@ class CSVLogger(_VersionedLogger):
 
     def finalize(self, status: str) -> None:
         if self._experiment is not None:
-            self.save()
+            self._experiment.close()
 
 
 # --- TensorBoard -----------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
 import torch
@@ -28,6 +28,8 @@ from loophooks.engine._dispatch import is_overridden
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._precision import Precision
 from loophooks.engine._strategy import Strategy
+from loophooks.engine.callbacks import Checkpoint
+from loophooks.engine.callbacks._defaults import add_option_callbacks
 
 __all__ = [
     "Number",
@@ -152,10 +154,9 @@ def check_options(options: Mapping[str, Any]) -> None:
     algorithm = o["gradient_clip_algorithm"]
     if algorithm is not None and not isinstance(algorithm, str):
         raise _fail("gradient_clip_algorithm", "None, 'norm' or 'value'", algorithm)
+    for name in ("enable_progress_bar", "enable_checkpointing", "enable_model_summary"):
+        _flag(name, o[name], none_ok=True)  # None: Lightning's default (on, unless barebones)
     for name in (
-        "enable_progress_bar",
-        "enable_checkpointing",
-        "enable_model_summary",
         "use_distributed_sampler",
         "allow_zero_length_dataloader_with_multiple_devices",
         "terminate_on_nan",
@@ -300,8 +301,15 @@ def _several_devices(devices: Any) -> ConfigurationError:
     )
 
 
-def trainer_callbacks(callbacks: Any, *, enable_progress_bar: bool, enable_checkpointing: bool) -> list[Any]:
-    """``Trainer(callbacks=...)`` plus the progress bar and checkpointing the flags add, in Lightning's order."""
+def trainer_callbacks(
+    callbacks: Any,
+    *,
+    enable_progress_bar: bool,
+    enable_checkpointing: bool,
+    enable_model_summary: bool = False,
+    max_time: Any = None,
+) -> list[Any]:
+    """``Trainer(callbacks=...)`` plus what the flags add (progress bar, checkpointing, timer, model summary)."""
     user = list(callbacks) if isinstance(callbacks, Sequence) else ([callbacks] if callbacks else [])
     bars = [c for c in user if isinstance(c, ProgressBar)]
     if len(bars) > 1:
@@ -312,13 +320,16 @@ def trainer_callbacks(callbacks: Any, *, enable_progress_bar: bool, enable_check
         )
     if enable_progress_bar and not bars:  # Lightning's default bar (plain lines when stdout is not a terminal)
         user.append(TQDMProgressBar())
-    if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
+    # any checkpoint callback (ModelCheckpoint, OnExceptionCheckpoint) stands in for the default, as in Lightning
+    if not enable_checkpointing and any(isinstance(c, Checkpoint) for c in user):
         raise ConfigurationError(
-            "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
+            "Trainer(enable_checkpointing=False) but callbacks holds a checkpoint callback "
+            f"({next(type(c).__name__ for c in user if isinstance(c, Checkpoint))}): remove it or set "
             "enable_checkpointing=True"
         )
-    if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in user):
+    if enable_checkpointing and not any(isinstance(c, Checkpoint) for c in user):
         user.append(ModelCheckpoint())
+    user = add_option_callbacks(user, max_time=max_time, enable_model_summary=enable_model_summary)
     _check_state_keys(user)
     return reorder_callbacks(user)
 
@@ -342,3 +353,54 @@ def reorder_callbacks(callbacks: list[Any]) -> list[Any]:
     return [c for c in callbacks if not isinstance(c, ModelCheckpoint)] + [
         c for c in callbacks if isinstance(c, ModelCheckpoint)
     ]
+
+
+_LOADER_HOOKS = ("train_dataloader", "val_dataloader", "test_dataloader", "predict_dataloader")
+
+
+def check_entry_arguments(fn: str, **arguments: Any) -> None:
+    """The arguments of ``fit``/``validate``/``test``/``predict``/``save_checkpoint``, checked before any work.
+
+    A model class instead of an instance, a ``ckpt_path`` or ``filepath`` that is not a
+    path, a non-bool flag, or a ``datamodule`` with no loader hook (it would be ignored)
+    each raise :class:`ConfigurationError` naming the argument.
+    """
+    model = arguments.get("model")
+    if isinstance(model, type):
+        raise ConfigurationError(
+            f"{fn}(model=...) received the class {model.__name__}, not an instance: pass {model.__name__}(...)"
+        )
+    for name in ("ckpt_path", "filepath"):
+        if name in arguments:
+            value = arguments[name]
+            if (value is not None or name == "filepath") and not isinstance(value, (str, os.PathLike)):
+                raise ConfigurationError(
+                    f"{fn}({name}=...) must be {'' if name == 'filepath' else 'None, '}a str or an os.PathLike; "
+                    f"received {type(value).__name__} {_shown(value)}"
+                )
+    for name in ("weights_only", "verbose", "return_predictions"):
+        if name in arguments:
+            value = arguments[name]
+            if not isinstance(value, bool) and not (value is None and name == "return_predictions"):
+                raise _entry_flag(fn, name, value)
+    for name in ("train_dataloaders", "val_dataloaders", "dataloaders"):
+        loaders = arguments.get(name)
+        if loaders is not None and not isinstance(loaders, Iterable) and not _is_datamodule(loaders):
+            raise ConfigurationError(
+                f"{fn}({name}=...) must be a DataLoader (or another iterable of batches), a list or dict of them, "
+                f"or a datamodule; received {type(loaders).__name__} {_shown(loaders)}"
+            )
+    datamodule = arguments.get("datamodule")
+    if datamodule is not None and not any(callable(getattr(datamodule, h, None)) for h in _LOADER_HOOKS):
+        raise ConfigurationError(
+            f"{fn}(datamodule=...) must be a datamodule (with at least one of {', '.join(_LOADER_HOOKS)}); "
+            f"received {type(datamodule).__name__} {_shown(datamodule)}"
+        )
+
+
+def _is_datamodule(obj: Any) -> bool:
+    return any(callable(getattr(obj, h, None)) for h in _LOADER_HOOKS)
+
+
+def _entry_flag(fn: str, name: str, value: Any) -> ConfigurationError:
+    return ConfigurationError(f"{fn}({name}=...) must be True or False; received {type(value).__name__} {_shown(value)}")

@@ -107,6 +107,10 @@ class ProgressBar(Callback):
         shown = ", ".join(f"{k}={_format(v)}" for k, v in (metrics or {}).items())
         print(f"{desc}: {count}" + (f" [{shown}]" if shown else ""), file=sys.stdout, flush=True)
 
+    def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        if not trainer.is_global_zero:  # one bar per run: the other processes stay quiet (Lightning)
+            self.disable()
+
     def on_fit_start(self, trainer: Trainer, pl_module: Any) -> None:
         self._interactive = None
 

@@ -42,7 +42,24 @@ __all__ = ["Closure", "backward", "closure_not_called", "optimizer_step"]
 class Closure:
     """``training_step`` + zero_grad + backward, handed to ``optimizer_step``; one per epoch loop, reused per batch."""
 
-    __slots__ = ("accumulate", "args", "batch_idx", "ctx", "extra", "loss", "ran", "zero_grad")
+    __slots__ = (
+        "accumulate",
+        "args",
+        "batch_idx",
+        "ctx",
+        "extra",
+        "fused",
+        "keep_output",
+        "loss",
+        "ran",
+        "zero_grad",
+        "_d",
+        "_direct",
+        "_plain_backward",
+        "_plain_zero_grad",
+        "_pre_step",
+        "_strategy",
+    )
 
     def __init__(self, ctx: LoopContext, accumulate: int) -> None:
         self.ctx = ctx
@@ -53,6 +70,34 @@ class Closure:
         self.loss: Optional[torch.Tensor] = None
         self.extra: Optional[dict[str, Any]] = None
         self.ran = False  # set by each call: optimizer_step must run the closure (Lightning raises otherwise)
+        self.fused = False
+        self.keep_output = True  # whether the loop reads ``loss`` (detached); the fused step may skip the detach
+        self._pre_step = False
+        self._d: Any = None
+        self._strategy: Any = None
+        self._direct = True
+        self._plain_backward = False
+        self._plain_zero_grad = False
+
+    def bind(self) -> None:
+        """Look up, once per epoch, what every step of it would otherwise look up again.
+
+        ``fused``: with checks off, a model that keeps the default ``optimizer_step``,
+        ``optimizer_zero_grad`` and ``backward``, and the strategy's own stepping, the
+        default bodies are run here without their frames (``optimizer.step(closure)``
+        through the LoopOptimizer and the strategy): the same hooks, in the same order,
+        with the same running-hook name for error notes and ``self.log``. Any override
+        takes the general path.
+        """
+        ctx = self.ctx
+        d = self._d = ctx.dispatcher()
+        strategy = self._strategy = ctx.strategy
+        self._direct = strategy.direct_steps
+        plain = d.checks_off and _default_stepping(strategy)
+        self._plain_backward = plain and d.is_builtin_default("backward")
+        self._plain_zero_grad = plain and d.is_builtin_default("optimizer_zero_grad")
+        self.fused = self._plain_backward and d.is_builtin_default("optimizer_step")
+        self._pre_step = "on_before_optimizer_step" in d.active or strategy.clip_hook
 
     def __call__(self) -> Optional[torch.Tensor]:
         if not torch.is_grad_enabled():  # a hook switched grad off; the closure needs it (cheap check, rare path)
@@ -60,9 +105,9 @@ class Closure:
                 return self()
         self.ran = True
         ctx = self.ctx
-        d = ctx.dispatcher()
-        strategy = ctx.strategy
-        if strategy.direct_steps:
+        d = self._d
+        strategy = self._strategy
+        if self._direct:
             output = d.module_hook("training_step", *self.args)
         else:
             output = strategy.step(d.module_hook, "training_step", *self.args)
@@ -88,15 +133,87 @@ class Closure:
                 _bad_loss(closure_loss, ctx, finite=True)
             if self.accumulate > 1:
                 closure_loss = closure_loss / self.accumulate
-        self.loss = closure_loss.detach() if closure_loss is not None else None
+        if closure_loss is None:
+            self.loss = None
+        elif self.keep_output:
+            self.loss = closure_loss.detach()
+        else:  # nobody reads it (fused step, no on_train_batch_end): only "a loss came" matters
+            self.loss = closure_loss
         optimizer = strategy.optimizers[0]
         if self.zero_grad:
             if "on_before_zero_grad" in d.active:
                 d.hook("on_before_zero_grad", optimizer)
-            d.module_hook("optimizer_zero_grad", ctx.state.epoch, self.batch_idx, optimizer)
+            if self._plain_zero_grad:  # the default's body, optimizer.zero_grad(), noted as that hook
+                state = ctx.state
+                prev = state.hook
+                state.hook = "optimizer_zero_grad"
+                try:
+                    optimizer.zero_grad()
+                except BaseException as exc:
+                    add_note(exc, f"model hook optimizer_zero_grad at {state.where()}")
+                    raise
+                finally:
+                    state.hook = prev
+            else:
+                d.module_hook("optimizer_zero_grad", ctx.state.epoch, self.batch_idx, optimizer)
         if closure_loss is not None:
-            strategy.backward(closure_loss, optimizer)
+            if self._plain_backward:
+                _plain_backward(strategy, d, closure_loss)
+            else:
+                strategy.backward(closure_loss, optimizer)
         return self.loss
+
+    def step(self) -> None:
+        """The default ``optimizer_step`` of a stepping batch, fused (see :meth:`bind`): the closure, the
+        hooks between backward and the step, then the optimizer's step, as ``optimizer.step(closure)`` would."""
+        state = self.ctx.state
+        prev = state.hook
+        state.hook = "optimizer_step"
+        strategy = self._strategy
+        optimizer = strategy.optimizers[0]
+        try:
+            if strategy.precision.scaler is None and _CLOSURE_FIRST.get(type(optimizer)):
+                # optimizer_step()'s common case inlined: the closure, the hooks between, the step
+                self()
+                if self._pre_step:
+                    _after_closure(strategy, optimizer)
+                optimizer.step()
+            else:
+                optimizer_step(strategy, optimizer, self)
+        except BaseException as exc:
+            add_note(exc, f"model hook optimizer_step at {state.where()}")
+            raise
+        finally:
+            state.hook = prev
+
+
+def _default_stepping(strategy: Strategy) -> bool:
+    """Whether ``strategy`` steps and backpropagates as :class:`Strategy` does (no subclass override)."""
+    from loophooks.engine._strategy import Strategy
+
+    cls = type(strategy)
+    return cls.optimizer_step is Strategy.optimizer_step and cls.backward is Strategy.backward
+
+
+def _plain_backward(strategy: Strategy, d: Any, loss: torch.Tensor) -> None:
+    """:func:`backward` for the default ``backward`` hook: its body (``loss.backward()``) without its frame."""
+    if strategy.precision.scaler is not None:
+        loss = strategy.precision.scale(loss)
+    active = d.active
+    if "on_before_backward" in active:
+        d.hook("on_before_backward", loss)
+    state = d.state
+    prev = state.hook
+    state.hook = "backward"
+    try:
+        loss.backward()  # type: ignore[no-untyped-call]
+    except BaseException as exc:
+        add_note(exc, f"model hook backward at {state.where()}")
+        raise
+    finally:
+        state.hook = prev
+    if "on_after_backward" in active:
+        d.hook("on_after_backward")
 
 
 def _bad_output(ctx: LoopContext, expected: str, output: Any) -> NoReturn:

@@ -24,11 +24,19 @@ def move_data_to_device(batch: Any, device: torch.device | str) -> Any:
         device = torch.device(device)
     if type(batch) is tuple or type(batch) is list:
         # The common batch, a few tensors already where they belong: hand it back rather than rebuild it.
-        for item in batch:
-            if not (isinstance(item, torch.Tensor) and item.device == device):
-                break
+        # On the CPU, Tensor.is_cpu answers without building a device object per tensor (this runs per batch).
+        if device.type == "cpu":
+            for item in batch:
+                if not (isinstance(item, torch.Tensor) and item.is_cpu):
+                    break
+            else:
+                return batch
         else:
-            return batch
+            for item in batch:
+                if not (isinstance(item, torch.Tensor) and item.device == device):
+                    break
+            else:
+                return batch
     non_blocking = device.type == "cuda"
     return _move(batch, device, non_blocking)
 

@@ -183,3 +183,54 @@ def test_tensorboard_missing_names_the_extra(tmp_path: Any, monkeypatch: pytest.
     monkeypatch.setattr(_loggers, "tensorboard_available", lambda: False)
     with pytest.raises(ModuleNotFoundError, match=r"loophooks\[tensorboard\]"):
         TensorBoardLogger(str(tmp_path))
+
+
+def test_a_failed_run_finalizes_loggers_with_failed(tmp_path: Any) -> None:
+    class Recording(Logger):
+        def __init__(self) -> None:
+            self.statuses: list[str] = []
+
+        def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+            pass
+
+        def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def finalize(self, status: str) -> None:
+            self.statuses.append(status)
+
+    class Fails(LoopModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(1, 1)
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            raise RuntimeError("boom")
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    logger = Recording()
+    trainer = Trainer(accelerator="cpu", logger=logger, enable_progress_bar=False, enable_checkpointing=False)
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(Fails(), _data())
+    assert logger.statuses == ["failed"]
+
+
+def test_a_resumed_fit_logs_at_the_steps_it_continues_from(tmp_path: Any) -> None:
+    from loophooks.engine import ModelCheckpoint
+
+    def fit(epochs: int, logger: Any, ckpt: str | None) -> Trainer:
+        trainer = Trainer(accelerator="cpu", max_epochs=epochs, logger=logger, log_every_n_steps=1,
+                          enable_progress_bar=False, default_root_dir=str(tmp_path),
+                          callbacks=[ModelCheckpoint(dirpath=str(tmp_path / "ck"), save_last=True)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.fit(_module(LoopModule), _data(), ckpt_path=ckpt)
+        return trainer
+
+    fit(1, CSVLogger(str(tmp_path), version="first"), None)
+    second = fit(2, CSVLogger(str(tmp_path), version="second"), str(tmp_path / "ck" / "last.ckpt"))
+    rows = open(os.path.join(second.log_dir, "metrics.csv")).read().strip().splitlines()[1:]
+    # 3 batches per epoch: the resumed epoch 1 logs steps 3, 4, 5 and its epoch row at step 5 (not 0, 1, 2)
+    assert [r.split(",")[-1] for r in rows] == ["3", "4", "5", "5"]

@@ -122,3 +122,31 @@ def test_log_without_trainer_warns_and_does_nothing() -> None:
     module = _module("engine", "training_step", 1.0, {})
     with pytest.warns(UserWarning, match="not attached to a Trainer"):
         module.training_step((torch.ones(1, 1),), 0)
+
+
+def test_add_dataloader_idx_false_with_two_loaders_is_refused_as_in_lightning() -> None:
+    """The same key from two loaders without the suffix: Lightning refuses it (the options differ by loader)."""
+    from loophooks.engine._log_options import LoggingError
+
+    loaders = [DataLoader(TensorDataset(torch.arange(1.0, 6.0).view(-1, 1)), batch_size=2) for _ in range(2)]
+    for kind in ("lightning", "engine"):
+        if kind == "lightning":
+            import pytorch_lightning as pl
+
+            base: Any = pl.LightningModule
+            trainer: Any = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                                      enable_model_summary=False)
+        else:
+            from loophooks.engine import LoopModule, Trainer
+
+            base = LoopModule
+            trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+
+        class Two(base):  # type: ignore[misc,valid-type]
+            def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+                self.log("v", batch[0].mean(), add_dataloader_idx=False)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(LoggingError if kind == "engine" else Exception, match="twice in"):
+                trainer.test(Two(), loaders, verbose=False)

@@ -126,6 +126,27 @@ class Model(LoopModule):
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
 
+class SkipsClosure(Model):
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
+        pass  # never calls optimizer_closure: nothing would train
+
+
+class NoLoaders(LoopModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> Any:
+        return self.layer(batch[0]).sum()
+
+
+def _wrong_shape(root: Path) -> Path:
+    checkpoint = torch.load(_good_checkpoint(root), weights_only=True)
+    checkpoint["state_dict"] = [1, 2]
+    torch.save(checkpoint, root / "shape.ckpt")
+    return root / "shape.ckpt"
+
+
 class RequiresLoaderIndex(Model):
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int) -> Any:  # no default
         return self.layer(batch[0]).sum()
@@ -278,6 +299,15 @@ CASES: dict[str, Callable[[Spy, Path], Any]] = {
     "max-epochs-negative": _init(max_epochs=-2),
     "max-epochs-not-int": _init(max_epochs="3"),
     "max-steps-negative": _init(max_steps=-5),
+    "limit-nan": _init(limit_train_batches=float("nan")),
+    "callback-class": lambda spy, root: Trainer(callbacks=[Callback]),
+    "devices-several-without-ddp": _init(accelerator="cpu", devices=2),
+    "closure-not-called": _fit(SkipsClosure),
+    "validate-without-loader": lambda spy, root: _trainer(spy, root).validate(NoLoaders()),
+    "fit-datamodule-not-a-datamodule": lambda spy, root: _trainer(spy, root).fit(Model(), datamodule=5),
+    "train-loader-yields-none": _fit(lambda: Model(train=DataLoader([(torch.randn(2, 2),), None], batch_size=None))),
+    "checkpoint-directory": _checkpoint_case(lambda root: root),
+    "checkpoint-wrong-shape": _checkpoint_case(_wrong_shape),
     "accumulate-zero": _init(accumulate_grad_batches=0),
     "limit-negative": _init(limit_train_batches=-1),
     "limit-fraction-above-one": _init(limit_val_batches=1.5),

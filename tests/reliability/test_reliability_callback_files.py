@@ -202,7 +202,7 @@ _RESUME = textwrap.dedent(
     from test_reliability_callback_files import Net
 
     trainer = Trainer(max_epochs=int(sys.argv[3]), enable_progress_bar=False, default_root_dir=sys.argv[1],
-                      callbacks=[ModelCheckpoint(save_last=True)])
+                      callbacks=[ModelCheckpoint(save_last=True)], logger=False)
     trainer.fit(Net(), ckpt_path="last")
     print(trainer.ckpt_path, trainer.global_step)
     '''
@@ -222,8 +222,9 @@ def test_fit_ckpt_path_last_in_a_new_process(tmp_path: Path) -> None:
         return result.stdout.split()
 
     with pytest.warns(UserWarning, match="no last checkpoint available"):  # nothing on disk yet: a fresh start
+        # logger=False: checkpoints in root/checkpoints (with a logger each process would get its own version_N)
         trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=str(tmp_path / "root"),
-                          callbacks=[ModelCheckpoint(save_last=True)])
+                          callbacks=[ModelCheckpoint(save_last=True)], logger=False)
         trainer.fit(Net(), ckpt_path="last")
     assert trainer.ckpt_path is None and trainer.global_step == 4
     # a new process: the last.ckpt the first run left is found on disk, and training continues from it

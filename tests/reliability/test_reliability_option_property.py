@@ -228,3 +228,55 @@ def test_several_gpus_without_ddp_are_refused_not_cut_to_the_first() -> None:
     with pytest.raises(ConfigurationError, match="strategy='ddp'"):
         Trainer(accelerator="cuda", devices=[0, 1])
     Trainer(accelerator="cuda", devices=[0])  # one named GPU is one device
+
+
+class _Tiny(LoopModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        return self.layer(batch).sum()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        pass
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Any:
+        return self.layer(batch)
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def train_dataloader(self) -> Any:
+        return DataLoader(torch.randn(4, 2), batch_size=2)
+
+
+ENTRY_CASES = [
+    ("fit", {"ckpt_path": 5}, r"fit\(ckpt_path=\.\.\.\) must be None, a str or an os.PathLike"),
+    ("fit", {"weights_only": "no"}, r"fit\(weights_only=\.\.\.\) must be True or False"),
+    ("fit", {"datamodule": 5}, r"fit\(datamodule=\.\.\.\) must be a datamodule"),
+    ("fit", {"train_dataloaders": 5}, r"fit\(train_dataloaders=\.\.\.\) must be a DataLoader"),
+    ("fit", {"model": _Tiny}, r"received the class _Tiny, not an instance"),
+    ("validate", {"verbose": 5}, r"validate\(verbose=\.\.\.\) must be True or False"),
+    ("validate", {"dataloaders": 3.5}, r"validate\(dataloaders=\.\.\.\) must be a DataLoader"),
+    ("predict", {"return_predictions": "x"}, r"predict\(return_predictions=\.\.\.\) must be True or False"),
+]
+
+
+@pytest.mark.parametrize(("fn", "arguments", "pattern"), ENTRY_CASES, ids=[f"{c[0]}-{next(iter(c[1]))}" for c in ENTRY_CASES])
+def test_entry_point_arguments_are_checked_before_any_work(
+    tmp_path: Path, fn: str, arguments: dict[str, Any], pattern: str
+) -> None:
+    watch = Watch()
+    trainer = Trainer(enable_progress_bar=False, enable_checkpointing=False, default_root_dir=str(tmp_path), callbacks=[watch])
+    arguments = {"model": _Tiny(), **arguments}
+    with pytest.raises(ConfigurationError, match=pattern):
+        getattr(trainer, fn)(**arguments)
+    assert watch.batches == 0
+
+
+def test_save_checkpoint_needs_a_path(tmp_path: Path) -> None:
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, default_root_dir=str(tmp_path))
+    trainer.fit(_Tiny())
+    with pytest.raises(ConfigurationError, match=r"save_checkpoint\(filepath=\.\.\.\) must be a str or an os.PathLike"):
+        trainer.save_checkpoint(5)  # type: ignore[arg-type]
