@@ -230,6 +230,8 @@ def _overrides(cls: type[Any], name: str, framework_base: type[Any] | None) -> b
 
 
 def _rows(batch: Any) -> torch.Tensor:
+    if isinstance(batch, list):  # a combined batch of several training loaders: their rows together
+        return torch.cat([_rows(b) for b in batch])
     rows: torch.Tensor = batch.x if isinstance(batch, CustomBatch) else batch
     return rows
 

@@ -163,10 +163,9 @@ def check_options(options: Mapping[str, Any]) -> None:
     algorithm = o["gradient_clip_algorithm"]
     if algorithm is not None and not isinstance(algorithm, str):
         raise _fail("gradient_clip_algorithm", "None, 'norm' or 'value'", algorithm)
+    for name in ("enable_progress_bar", "enable_checkpointing", "enable_model_summary"):
+        _flag(name, o[name], none_ok=True)  # None: Lightning's default (on, unless barebones)
     for name in (
-        "enable_progress_bar",
-        "enable_checkpointing",
-        "enable_model_summary",
         "use_distributed_sampler",
         "allow_zero_length_dataloader_with_multiple_devices",
         "terminate_on_nan",

@@ -14,13 +14,14 @@ Runs under ``torch.inference_mode``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
 from loophooks.engine._eval_loop import capture_modes, restore_modes
+from loophooks.engine._lightning_options import grad_context
 from loophooks.spec._transfer import move_data_to_device
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class PredictLoop:
         self.current_batch_indices: list[int] = []
         self.epoch_batch_indices: list[list[list[int]]] = []
         self._predictions: list[list[Any]] = []
+        self.loaders: Optional[list[Any]] = None  # trainer.predict_dataloaders
 
     @property
     def predictions(self) -> Any:
@@ -47,7 +49,7 @@ class PredictLoop:
 
     def run(self, return_predictions: bool) -> Any:
         self.ctx.trainer._predict_loop = self
-        with torch.inference_mode():
+        with grad_context(self.ctx.trainer):  # Trainer(inference_mode=...): inference_mode or no_grad
             return self._run(return_predictions)
 
     def _run(self, return_predictions: bool) -> Any:
@@ -60,6 +62,7 @@ class PredictLoop:
         if trainer.limit_predict_batches == 0:
             return None
         loaders = as_loader_list(ctx.data.request("predict_dataloader"), "predict_dataloader")
+        self.loaders = loaders
         limits = [num_batches(loader_length(dl), trainer.limit_predict_batches, "limit_predict_batches") for dl in loaders]
         if not loaders or sum(limits) == 0:
             return None

@@ -35,14 +35,23 @@ from loophooks.engine._options import (
     limit_option,
     trainer_callbacks,
 )
+from loophooks.engine._lightning_options import (
+    DebugFlags,
+    check_barebones,
+    check_flags,
+    check_int,
+    refuse_unsupported,
+    set_benchmark,
+)
 from loophooks.engine._run import run
 from loophooks.engine._strategy import Strategy
+from loophooks.engine._trainer_api import TrainerAPI
 from loophooks.spec import Stage
 
 __all__ = ["Trainer"]
 
 
-class Trainer:
+class Trainer(TrainerAPI):
     """Runs fit, validate, test and predict with Lightning's hook order and option names.
 
     Options keep Lightning's names, defaults and meanings (engine/_options.py lists what each accepts;
@@ -73,9 +82,9 @@ class Trainer:
         accumulate_grad_batches: int = 1,
         gradient_clip_val: Optional[Number] = None,
         gradient_clip_algorithm: Optional[str] = None,
-        enable_progress_bar: bool = True,
-        enable_checkpointing: bool = True,
-        enable_model_summary: bool = True,
+        enable_progress_bar: Optional[bool] = None,
+        enable_checkpointing: Optional[bool] = None,
+        enable_model_summary: Optional[bool] = None,
         default_root_dir: Optional[Union[str, os.PathLike[str]]] = None,
         deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
@@ -86,8 +95,44 @@ class Trainer:
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
         max_time: Union[str, timedelta, dict[str, int], None] = None,
+        fast_dev_run: Union[int, bool] = False,
+        min_epochs: Optional[int] = None,
+        min_steps: Optional[int] = None,
+        overfit_batches: Number = 0.0,
+        benchmark: Optional[bool] = None,
+        inference_mode: bool = True,
+        detect_anomaly: bool = False,
+        barebones: bool = False,
+        profiler: Any = None,
+        plugins: Any = None,
+        sync_batchnorm: bool = False,
+        reload_dataloaders_every_n_epochs: int = 0,
+        enable_autolog_hparams: bool = True,
+        model_registry: Optional[str] = None,
     ) -> None:
         check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
+        # Lightning's options beyond the loop basics (engine/_lightning_options.py): as in Lightning, or refused
+        refuse_unsupported({
+            "profiler": profiler, "plugins": plugins, "sync_batchnorm": sync_batchnorm,
+            "model_registry": model_registry, "enable_autolog_hparams": enable_autolog_hparams,
+        })
+        check_int("reload_dataloaders_every_n_epochs", reload_dataloaders_every_n_epochs, 0)
+        check_int("min_epochs", min_epochs, 0, none_ok=True)
+        check_int("min_steps", min_steps, 0, none_ok=True)
+        check_flags(inference_mode=inference_mode, detect_anomaly=detect_anomaly, barebones=barebones, benchmark=benchmark)
+        debug = DebugFlags(fast_dev_run, overfit_batches)
+        if barebones:
+            check_barebones(
+                enable_checkpointing=enable_checkpointing, logger=logger, enable_progress_bar=enable_progress_bar,
+                enable_model_summary=enable_model_summary, num_sanity_val_steps=num_sanity_val_steps,
+                fast_dev_run=fast_dev_run, detect_anomaly=detect_anomaly, profiler=profiler,
+            )
+            num_sanity_val_steps = 0
+        enable_checkpointing = not barebones if enable_checkpointing is None else enable_checkpointing
+        enable_progress_bar = not barebones if enable_progress_bar is None else enable_progress_bar
+        enable_model_summary = not barebones if enable_model_summary is None else enable_model_summary
+        if debug.batches:  # fast_dev_run: no checkpoint files (Lightning suppresses them)
+            enable_checkpointing = False
         self._precision, self._strategy = choose_strategy(strategy, accelerator, devices, num_nodes, precision)
         # a time budget alone, like a step budget alone, lifts the 1000-epoch default (Lightning's rule)
         self.max_epochs: int = max_epochs if max_epochs is not None else (
@@ -112,6 +157,16 @@ class Trainer:
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
         self.terminate_on_nan = bool(terminate_on_nan)
+        self.fast_dev_run = debug.fast_dev_run
+        self.overfit_batches = debug.overfit_batches
+        self.min_epochs = min_epochs
+        self.min_steps = min_steps
+        self.inference_mode = bool(inference_mode)
+        self.detect_anomaly = bool(detect_anomaly)
+        self.barebones = bool(barebones)
+        self.benchmark = set_benchmark(benchmark, deterministic)
+        self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
+        debug.apply(self)
         self.num_nodes = num_nodes
         self.use_distributed_sampler = use_distributed_sampler
         self.allow_zero_length_dataloader_with_multiple_devices = allow_zero_length_dataloader_with_multiple_devices
