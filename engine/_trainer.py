@@ -46,7 +46,6 @@ from loophooks.engine._lightning_options import (
 from loophooks.engine._run import run
 from loophooks.engine._strategy import Strategy
 from loophooks.engine._trainer_api import TrainerAPI
-from loophooks.spec import Stage
 
 __all__ = ["Trainer"]
 
