@@ -27,6 +27,7 @@ CAPABILITIES: frozenset[str] = frozenset(
         "predict",
         "sanity_check",
         "multiple_val_loaders",
+        "multiple_train_loaders",
         "multiple_eval_loaders",
         "datamodule",
         "configure_callbacks",

@@ -97,6 +97,13 @@ FEATURES: Final[tuple[Feature, ...]] = (
     _f("predict-no-return", "Trainer.predict with return_predictions=False", fn="predict", return_predictions=False),
     _f("predict-two-loaders", "Trainer.predict with two loaders", fn="predict", predict_batches=(2, 1)),
     _f("zero-train", "an empty training loader", train_batches=0),
+    _f(
+        "combined-train",
+        "two training loaders given as a list, read together (max_size_cycle): the hooks see the combined batch",
+        max_epochs=2,
+        train_batches=3,
+        combined_train=(3, 2),
+    ),
     _f("zero-val", "an empty validation loader", val_batches=(0,)),
     _f("zero-test", "an empty test loader", fn="test", test_batches=(0,)),
     _f("custom-batch", "a batch type only transfer_batch_to_device knows how to move", custom_batch=True),
@@ -176,6 +183,8 @@ def needs(scenario: Scenario) -> frozenset[str]:
     validates = fit and bool(scenario.val_batches) and scenario.limit_val_batches != 0
     if validates and scenario.num_sanity_val_steps != 0:
         out.add("sanity_check")
+    if fit and len(scenario.combined_train) > 1:
+        out.add("multiple_train_loaders")  # a list of training loaders, read together
     if (fit or scenario.fn == "validate") and len(scenario.val_batches) > 1:
         out.add("multiple_val_loaders")
     if scenario.fn == "test" and len(scenario.test_batches) > 1:

@@ -75,7 +75,7 @@ _SEEDS: Final = {"train": 1, "val": 10, "test": 20, "predict": 30}
 
 def _counts(scenario: Scenario) -> dict[str, tuple[int, ...]]:
     return {
-        "train": (scenario.train_batches,),
+        "train": scenario.combined_train or (scenario.train_batches,),
         "val": scenario.val_batches,
         "test": scenario.test_batches,
         "predict": scenario.predict_batches,
@@ -86,7 +86,12 @@ Fingerprint = tuple[float, ...]
 
 
 def fingerprint(batch: Any) -> Fingerprint | None:
-    """The first row of ``batch`` as floats (on the CPU), or ``None`` for what is not a batch of rows."""
+    """The first row of ``batch`` as floats (on the CPU), or ``None`` for what is not a batch of rows.
+
+    A combined batch (a list of batches, from several training loaders) is known by its first loader's batch.
+    """
+    if isinstance(batch, list) and batch:
+        batch = batch[0]
     rows = batch.x if isinstance(batch, CustomBatch) else batch
     if not isinstance(rows, torch.Tensor) or rows.ndim != 2 or rows.shape[0] == 0:
         return None
@@ -110,7 +115,11 @@ def loaders_for(scenario: Scenario) -> dict[str, Any]:
     one loader, or a list where the scenario has several."""
     custom = scenario.custom_batch
     return {
-        "train": make_loader(scenario.train_batches, custom=custom, seed=_SEEDS["train"]),
+        "train": (
+            [make_loader(n, custom=custom, seed=_SEEDS["train"] + i) for i, n in enumerate(scenario.combined_train)]
+            if scenario.combined_train
+            else make_loader(scenario.train_batches, custom=custom, seed=_SEEDS["train"])
+        ),
         "val": _one_or_many(scenario.val_batches, custom, _SEEDS["val"]),
         "test": _one_or_many(scenario.test_batches, custom, _SEEDS["test"]),
         "predict": _one_or_many(scenario.predict_batches, custom, _SEEDS["predict"]),

@@ -33,9 +33,6 @@ __all__ = [
     "Recorder",
     "datamodule_hooks",
     "record_run",
-    "recording_callback",
-    "recording_datamodule",
-    "recording_model",
     "scenario_model",
     "trainer_settings",
 ]
@@ -229,25 +226,12 @@ def _overrides(cls: type[Any], name: str, framework_base: type[Any] | None) -> b
     return False
 
 
-def recording_model(base: type[Any], recorder: Recorder) -> type[Any]:
-    """``recorder.model_class(base)``."""
-    return recorder.model_class(base)
-
-
-def recording_callback(base: type[Any], recorder: Recorder, name: str | None = None) -> type[Any]:
-    """``recorder.callback_class(base, name)``."""
-    return recorder.callback_class(base, name)
-
-
-def recording_datamodule(base: type[Any], recorder: Recorder) -> type[Any]:
-    """``recorder.datamodule_class(base)``."""
-    return recorder.datamodule_class(base)
-
-
 # --- the reference model --------------------------------------------------------------------
 
 
 def _rows(batch: Any) -> torch.Tensor:
+    if isinstance(batch, list):  # a combined batch of several training loaders: their rows together
+        return torch.cat([_rows(b) for b in batch])
     rows: torch.Tensor = batch.x if isinstance(batch, CustomBatch) else batch
     return rows
 

@@ -22,6 +22,16 @@ def as_loader_list(loaders: Any, what: str) -> list[Any]:
     """One loader, or a list/tuple/dict of loaders (evaluation runs them one after another)."""
     if loaders is None:
         return []
+    from loophooks.engine._combined import CombinedLoader
+
+    if isinstance(loaders, CombinedLoader):  # evaluation reads loaders one after another: mode 'sequential'
+        if loaders._mode != "sequential":
+            raise ConfigurationError(
+                f"{what} returned CombinedLoader(mode={loaders._mode!r}); evaluation and prediction here read "
+                "loaders one after another: use mode='sequential' (or a list of loaders). Combined batches in "
+                "evaluation are not supported"
+            )
+        loaders = loaders.flattened
     if isinstance(loaders, Mapping):
         items = list(loaders.values())
     elif isinstance(loaders, (list, tuple)):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 from typing_extensions import final
 
+from loophooks.engine._combined import CombinedLoader
 from loophooks.engine._dispatch import is_overridden
 from loophooks.engine._errors import ConfigurationError, HookValueError, add_note
 from loophooks.engine._seed import install_worker_seeding
@@ -87,6 +88,9 @@ class DataConnector:
 
     def _distribute(self, source: str, loaders: Any) -> Any:
         """Each process's share of the loaders (engine/_sampler.py); unchanged on one device."""
+        if isinstance(loaders, CombinedLoader):  # each of its loaders gets its share; the nesting stays
+            loaders.flattened = list(self._distribute(source, loaders.flattened))
+            return loaders
         for loader in loaders.values() if isinstance(loaders, dict) else (
             loaders if isinstance(loaders, (list, tuple)) else (loaders,)
         ):
@@ -124,6 +128,9 @@ class DataConnector:
             _none_batch(self._d, dataloader_idx)
         d = self._d
         assert d is not None  # the loops transfer only inside a run
+        precision = self.strategy.precision
+        if precision.module_dtype is not None:  # a "-true" precision: inputs in the model's dtype (Lightning)
+            batch = precision.convert_input(batch)
         skip_before, skip_move, skip_after = self._skip
         if not skip_before:
             batch = d.data_hook("on_before_batch_transfer", batch, dataloader_idx)

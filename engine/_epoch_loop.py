@@ -31,6 +31,7 @@ from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator
 from loophooks.engine._errors import ConfigurationError, HookValueError
+from loophooks.engine._lightning_options import can_stop_early
 from loophooks.engine._step import Closure, closure_not_called
 from loophooks.spec._checks import RETURN_HINTS
 
@@ -70,11 +71,13 @@ class TrainingEpochLoop:
             return True
         if self.ready == self.fit.max_batches or state.is_last_batch:
             return True
-        return state.should_stop
+        return state.should_stop and can_stop_early(self.ctx.trainer)  # min_epochs/min_steps hold a stop back
 
     # --- the epoch -------------------------------------------------------------------------------------
     def run(self, batches: BatchIterator) -> None:
         ctx = self.ctx
+        # read per epoch: GradientAccumulationScheduler changes it in on_train_epoch_start
+        self.accumulate = self._closure.accumulate = ctx.trainer.accumulate_grad_batches
         state = ctx.state
         d = ctx.dispatcher()
         transfer = ctx.data.transfer

@@ -23,6 +23,7 @@ import torch
 from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
+from loophooks.engine._lightning_options import grad_context
 
 if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
@@ -77,7 +78,8 @@ class EvalLoop:
         self.max_batches = [num_batches(loader_length(dl), self.limit, option) for dl in loaders]
 
     def run(self, sanity: bool = False) -> list[dict[str, torch.Tensor]]:
-        grad = torch.no_grad() if self.ctx.state.fn == "fit" else torch.inference_mode()
+        # Trainer(inference_mode=False): no_grad outside fit too (engine/_lightning_options.py)
+        grad = torch.no_grad() if self.ctx.state.fn == "fit" else grad_context(self.ctx.trainer)
         with grad:
             return self._run(sanity)
 

@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import torch
 from typing_extensions import final
 
+from loophooks.engine._combined import CombinedLoader, TrainBatches, combine_training
 from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
 from loophooks.engine._epoch_loop import TrainingEpochLoop
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._eval_loop import EvalLoop
+from loophooks.engine._lightning_options import can_stop_early, sequential_loader
 from loophooks.engine._resume_state import capture_random, restore_grads, restore_random
 
 if TYPE_CHECKING:
@@ -68,6 +70,10 @@ class ResumePoint:
 
 def _set_sampler_epoch(loader: Any, epoch: int) -> None:
     """Tell (distributed) samplers which epoch it is, so shuffling differs per epoch."""
+    if isinstance(loader, TrainBatches):
+        for each in loader.combined.flattened:
+            _set_sampler_epoch(each, epoch)
+        return
     outer = getattr(loader, "sampler", None)
     inner = getattr(getattr(loader, "batch_sampler", None), "sampler", None)
     for sampler in (outer,) if inner is outer else (outer, inner):  # a DataLoader's two usually are one
@@ -90,6 +96,14 @@ class FitLoop:
         self.epoch_random: Optional[dict[str, Any]] = None
         self.in_epoch_end = False
         self.validation: Optional[bool] = None
+        # the epochs the training and validation loaders were last requested in (reload_dataloaders_every_n_epochs)
+        self._train_loaded: Optional[int] = None
+        self._val_loaded: Optional[int] = None
+
+    def _reload_due(self, last: Optional[int]) -> bool:
+        """Lightning's rule: request the loaders again once ``reload_dataloaders_every_n_epochs`` epochs passed."""
+        n = self.ctx.trainer.reload_dataloaders_every_n_epochs
+        return bool(n) and last is not None and self.ctx.state.epoch - last >= n
 
     # --- data ------------------------------------------------------------------------------------------
     def setup_data(self) -> None:
@@ -99,7 +113,15 @@ class FitLoop:
             return
         if trainer.limit_train_batches == 0 or not ctx.dispatcher().has("training_step"):
             return
-        loaders = as_loader_list(ctx.data.request("train_dataloader"), "train_dataloader")
+        given = ctx.data.request("train_dataloader")
+        try:
+            combined = combine_training(given)  # several loaders: read together (engine/_combined.py)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        if combined is not None:
+            self._setup_combined(combined)
+            return
+        loaders = as_loader_list(given, "train_dataloader")
         if not loaders:
             raise ConfigurationError(
                 "fit needs training data: train_dataloader returned None and no train_dataloaders were passed; "
@@ -108,6 +130,8 @@ class FitLoop:
         if len(loaders) != 1:
             raise ConfigurationError(f"fit takes one training loader; received {len(loaders)}")
         self.loader = loaders[0]
+        if trainer.overfit_batches > 0:  # the same batches every epoch, as Lightning
+            self.loader = sequential_loader(self.loader, "overfit_batches")
         length = loader_length(self.loader)
         if length == 0:  # the spec's zero-length rule: fit runs, without any training hook; say so
             warnings.warn(
@@ -116,6 +140,22 @@ class FitLoop:
                 stacklevel=2,
             )
         self.max_batches = num_batches(length, trainer.limit_train_batches, "limit_train_batches")
+        self._setup_val_check()
+
+    def _setup_combined(self, combined: CombinedLoader) -> None:
+        """Several training loaders: each limited by ``limit_train_batches``, the length as the mode combines them."""
+        trainer = self.ctx.trainer
+        if trainer.overfit_batches > 0:
+            combined.flattened = [sequential_loader(dl, "overfit_batches") for dl in combined.flattened]
+        combined.limits = [
+            num_batches(loader_length(dl), trainer.limit_train_batches, "limit_train_batches") for dl in combined.flattened
+        ]
+        self.loader = TrainBatches(combined)
+        self.max_batches = loader_length(self.loader)
+        self._setup_val_check()
+
+    def _setup_val_check(self) -> None:
+        trainer = self.ctx.trainer
         if self.max_batches == 0:
             return
         interval = trainer.val_check_interval
@@ -159,7 +199,7 @@ class FitLoop:
             return True
         if trainer.max_epochs != -1 and state.epoch >= trainer.max_epochs:
             return True
-        return state.should_stop
+        return state.should_stop and can_stop_early(trainer)  # min_epochs/min_steps hold a stop back
 
     def should_check_val_epoch(self) -> bool:
         n = self.ctx.trainer.check_val_every_n_epoch
@@ -182,7 +222,7 @@ class FitLoop:
         infinite = self.val_check_batch == INF
         if state.is_last_batch and infinite:
             return True
-        if state.should_stop:
+        if state.should_stop and can_stop_early(trainer):
             return True
         check = state.is_last_batch
         if isinstance(trainer.limit_train_batches, int) and infinite:
@@ -196,6 +236,9 @@ class FitLoop:
     def run_validation(self, zero_grad: bool) -> None:
         state = self.ctx.state
         state.stage = "validate"
+        if self._reload_due(self._val_loaded):  # the validation loop asks for its loaders again
+            self.val_loop.loaders = None
+            self._val_loaded = state.epoch
         try:
             if zero_grad:
                 self.ctx.dispatcher().module_hook("on_validation_model_zero_grad")
@@ -233,6 +276,7 @@ class FitLoop:
         state = ctx.state
         d = ctx.dispatcher()
         self.setup_data()
+        self._train_loaded = self._val_loaded = state.epoch
         if self.done() or ctx.trainer.limit_train_batches == 0:
             return
         torch.set_grad_enabled(True)
@@ -250,6 +294,10 @@ class FitLoop:
         ctx = self.ctx
         state = ctx.state
         d = ctx.dispatcher()
+        if self._reload_due(self._train_loaded):  # before on_train_epoch_start, as Lightning
+            self.loader = None
+            self.setup_data()
+            self._train_loaded = state.epoch
         _set_sampler_epoch(self.loader, state.epoch)
         resume, self.resume = self.resume, None
         if resume is not None and resume.mid_epoch:

@@ -9,6 +9,15 @@ compares false with everything, so range checks alone let it through).
 The rules follow what Lightning 2.6 accepts; where Lightning accepts a value
 and then misbehaves (a NaN limit, a float ``max_epochs``) the engine refuses it.
 
+The options keep Lightning's meanings: ``max_epochs`` (default 1000, or unbounded when only
+``max_steps`` or ``max_time`` is given), ``max_steps``, ``limit_*_batches`` (an int caps the
+batches, a float is a fraction), ``num_sanity_val_steps`` (-1: all), ``check_val_every_n_epoch``,
+``val_check_interval``, ``accumulate_grad_batches``, ``gradient_clip_val``/``gradient_clip_algorithm``,
+``precision`` (``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``), ``accelerator`` (``"cpu"``,
+``"cuda"``, ``"auto"``), ``devices``, ``strategy``, ``callbacks``, ``enable_progress_bar``,
+``enable_checkpointing`` (a :class:`ModelCheckpoint` saving to ``default_root_dir/checkpoints``),
+``enable_model_summary``, ``max_time``, ``default_root_dir``, ``deterministic``.
+
 Here too: the device a single-device run uses, whether hook checks are on, and
 the callback list the options build (progress bar, checkpointing, Lightning's order).
 """
@@ -28,6 +37,8 @@ from loophooks.engine._dispatch import is_overridden
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._precision import Precision
 from loophooks.engine._strategy import Strategy
+from loophooks.engine.callbacks import Checkpoint
+from loophooks.engine.callbacks._defaults import add_option_callbacks
 
 __all__ = [
     "Number",
@@ -152,10 +163,9 @@ def check_options(options: Mapping[str, Any]) -> None:
     algorithm = o["gradient_clip_algorithm"]
     if algorithm is not None and not isinstance(algorithm, str):
         raise _fail("gradient_clip_algorithm", "None, 'norm' or 'value'", algorithm)
+    for name in ("enable_progress_bar", "enable_checkpointing", "enable_model_summary"):
+        _flag(name, o[name], none_ok=True)  # None: Lightning's default (on, unless barebones)
     for name in (
-        "enable_progress_bar",
-        "enable_checkpointing",
-        "enable_model_summary",
         "use_distributed_sampler",
         "allow_zero_length_dataloader_with_multiple_devices",
         "terminate_on_nan",
@@ -182,9 +192,9 @@ def check_options(options: Mapping[str, Any]) -> None:
 
 def checks_from_env() -> bool:
     """The spec's switch (``loophooks.spec.set_checks``), or ``LOOPHOOKS_CHECKS`` as it is now."""
-    from loophooks.spec import checks_enabled
+    from loophooks.spec._checks import checks_enabled, checks_from_env as env_now
 
-    return checks_enabled() or os.environ.get("LOOPHOOKS_CHECKS", "").strip().lower() in ("1", "true", "yes", "on")
+    return checks_enabled() or env_now()  # one parser of the variable, the spec's
 
 
 def limit_option(value: Optional[Number], name: str) -> Number:
@@ -300,8 +310,15 @@ def _several_devices(devices: Any) -> ConfigurationError:
     )
 
 
-def trainer_callbacks(callbacks: Any, *, enable_progress_bar: bool, enable_checkpointing: bool) -> list[Any]:
-    """``Trainer(callbacks=...)`` plus the progress bar and checkpointing the flags add, in Lightning's order."""
+def trainer_callbacks(
+    callbacks: Any,
+    *,
+    enable_progress_bar: bool,
+    enable_checkpointing: bool,
+    enable_model_summary: bool = False,
+    max_time: Any = None,
+) -> list[Any]:
+    """``Trainer(callbacks=...)`` plus what the flags add (progress bar, checkpointing, timer, model summary)."""
     user = list(callbacks) if isinstance(callbacks, Sequence) else ([callbacks] if callbacks else [])
     bars = [c for c in user if isinstance(c, ProgressBar)]
     if len(bars) > 1:
@@ -312,13 +329,16 @@ def trainer_callbacks(callbacks: Any, *, enable_progress_bar: bool, enable_check
         )
     if enable_progress_bar and not bars:  # Lightning's default bar (plain lines when stdout is not a terminal)
         user.append(TQDMProgressBar())
-    if not enable_checkpointing and any(isinstance(c, ModelCheckpoint) for c in user):
+    # any checkpoint callback (ModelCheckpoint, OnExceptionCheckpoint) stands in for the default, as in Lightning
+    if not enable_checkpointing and any(isinstance(c, Checkpoint) for c in user):
         raise ConfigurationError(
-            "Trainer(enable_checkpointing=False) but callbacks holds a ModelCheckpoint: remove it or set "
+            "Trainer(enable_checkpointing=False) but callbacks holds a checkpoint callback "
+            f"({next(type(c).__name__ for c in user if isinstance(c, Checkpoint))}): remove it or set "
             "enable_checkpointing=True"
         )
-    if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in user):
+    if enable_checkpointing and not any(isinstance(c, Checkpoint) for c in user):
         user.append(ModelCheckpoint())
+    user = add_option_callbacks(user, max_time=max_time, enable_model_summary=enable_model_summary)
     _check_state_keys(user)
     return reorder_callbacks(user)
 
@@ -354,6 +374,7 @@ def check_entry_arguments(fn: str, **arguments: Any) -> None:
     path, a non-bool flag, or a ``datamodule`` with no loader hook (it would be ignored)
     each raise :class:`ConfigurationError` naming the argument.
     """
+    arguments.pop("self", None)  # the Trainer passes its locals()
     model = arguments.get("model")
     if isinstance(model, type):
         raise ConfigurationError(

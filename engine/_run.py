@@ -39,6 +39,7 @@ from loophooks.engine._log_publish import print_results
 from loophooks.engine._module import LoopModule
 from loophooks.engine._optimization import _NoOptimizer, parse_optimizers
 from loophooks.engine._options import reorder_callbacks
+from loophooks.engine._lightning_options import anomaly_context
 from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._signals import sigint_ignored
 from loophooks.engine._strategy import Strategy
@@ -116,7 +117,8 @@ def run(
             metrics.log_hyperparams(model, datamodule)
             if checkpoint is not None:
                 restore_training_state(ctx, trainer._fit_loop, checkpoint, path, trainer.max_epochs)
-        result = _run_stage(trainer, fn)
+        with anomaly_context(trainer):  # Trainer(detect_anomaly=True), engine/_lightning_options.py
+            result = _run_stage(trainer, fn)
         if fn == "fit":
             d.hook("on_fit_end")
         if datamodule is not None:

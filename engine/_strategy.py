@@ -55,6 +55,8 @@ class Strategy:
     def model_to_device(self) -> None:
         if isinstance(self.module, nn.Module):
             self.module.to(self.root_device)
+            if self.precision.module_dtype is not None:  # "64-true", "bf16-true", "16-true"
+                self.module.to(self.precision.module_dtype)
 
     def set_optimizers(self, optimizers: list[Optimizer], schedulers: list[LRSchedulerConfig]) -> None:
         self.optimizers = optimizers

@@ -10,6 +10,7 @@ engine/_checkpoint_state.py and written by engine/_checkpoint.py.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any, Literal, Optional, Union
 
 import torch
@@ -23,6 +24,7 @@ from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._fit_loop import FitLoop
 from loophooks.engine._optimization import LRSchedulerConfig
+from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._loggers import configure_loggers, run_log_dir
 from loophooks.engine._options import (
     Number,
@@ -33,36 +35,31 @@ from loophooks.engine._options import (
     limit_option,
     trainer_callbacks,
 )
+from loophooks.engine._lightning_options import (
+    DebugFlags,
+    check_barebones,
+    check_flags,
+    check_int,
+    refuse_unsupported,
+    set_benchmark,
+)
 from loophooks.engine._run import run
 from loophooks.engine._strategy import Strategy
+from loophooks.engine._trainer_api import TrainerAPI
 from loophooks.spec import Stage
 
 __all__ = ["Trainer"]
 
 
-class Trainer:
+class Trainer(TrainerAPI):
     """Runs fit, validate, test and predict with Lightning's hook order and option names.
 
-    Options keep Lightning's names and meanings: ``max_epochs`` (default 1000, or
-    unbounded when only ``max_steps`` is given), ``max_steps``, ``limit_*_batches``
-    (an int caps the batches, a float is a fraction), ``num_sanity_val_steps``
-    (-1: all), ``check_val_every_n_epoch``, ``val_check_interval``,
-    ``accumulate_grad_batches``, ``gradient_clip_val``/``gradient_clip_algorithm``,
-    ``precision`` (``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``), ``accelerator``
-    (``"cpu"``, ``"cuda"``, ``"auto"``), ``devices``, ``strategy``, ``callbacks``,
-    ``enable_progress_bar`` (a tqdm bar, only when stdout is a terminal),
-    ``enable_checkpointing`` (adds a :class:`ModelCheckpoint` saving each epoch to
-    ``default_root_dir/checkpoints``), ``default_root_dir``, ``deterministic``.
-
-    ``check_hooks`` turns the spec's runtime checks of every hook call on or off;
-    by default it follows ``loophooks.spec.set_checks`` / ``LOOPHOOKS_CHECKS=1``.
-    The values the loop acts on (``on_train_batch_start``'s return, the batch
-    transfer hooks' returns, ``configure_optimizers``, step outputs) are checked
-    either way, with a :class:`HookValueError` naming the hook.
-
-    Checkpoints load with ``torch.load(weights_only=True)``; pass
-    ``weights_only=False`` to ``fit``/``validate``/``test``/``predict`` only for
-    files you trust.
+    Options keep Lightning's names, defaults and meanings (engine/_options.py lists what each accepts;
+    ``max_time`` adds a :class:`Timer`, ``enable_checkpointing`` a :class:`ModelCheckpoint`).
+    ``check_hooks`` turns the spec's checks of every hook call on or off (default: ``set_checks`` /
+    ``LOOPHOOKS_CHECKS``); the values the loop acts on are checked either way (:class:`HookValueError`).
+    Checkpoints load with ``torch.load(weights_only=True)``; pass ``weights_only=False`` only for files
+    you trust.
     """
 
     def __init__(
@@ -85,9 +82,9 @@ class Trainer:
         accumulate_grad_batches: int = 1,
         gradient_clip_val: Optional[Number] = None,
         gradient_clip_algorithm: Optional[str] = None,
-        enable_progress_bar: bool = True,
-        enable_checkpointing: bool = True,
-        enable_model_summary: bool = False,
+        enable_progress_bar: Optional[bool] = None,
+        enable_checkpointing: Optional[bool] = None,
+        enable_model_summary: Optional[bool] = None,
         default_root_dir: Optional[Union[str, os.PathLike[str]]] = None,
         deterministic: Optional[Union[bool, Literal["warn"]]] = None,
         check_hooks: Optional[bool] = None,
@@ -97,10 +94,50 @@ class Trainer:
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
+        max_time: Union[str, timedelta, dict[str, int], None] = None,
+        fast_dev_run: Union[int, bool] = False,
+        min_epochs: Optional[int] = None,
+        min_steps: Optional[int] = None,
+        overfit_batches: Number = 0.0,
+        benchmark: Optional[bool] = None,
+        inference_mode: bool = True,
+        detect_anomaly: bool = False,
+        barebones: bool = False,
+        profiler: Any = None,
+        plugins: Any = None,
+        sync_batchnorm: bool = False,
+        reload_dataloaders_every_n_epochs: int = 0,
+        enable_autolog_hparams: bool = True,
+        model_registry: Optional[str] = None,
     ) -> None:
         check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
+        # Lightning's options beyond the loop basics (engine/_lightning_options.py): as in Lightning, or refused
+        refuse_unsupported({
+            "profiler": profiler, "plugins": plugins, "sync_batchnorm": sync_batchnorm,
+            "model_registry": model_registry, "enable_autolog_hparams": enable_autolog_hparams,
+        })
+        check_int("reload_dataloaders_every_n_epochs", reload_dataloaders_every_n_epochs, 0)
+        check_int("min_epochs", min_epochs, 0, none_ok=True)
+        check_int("min_steps", min_steps, 0, none_ok=True)
+        check_flags(inference_mode=inference_mode, detect_anomaly=detect_anomaly, barebones=barebones, benchmark=benchmark)
+        debug = DebugFlags(fast_dev_run, overfit_batches)
+        if barebones:
+            check_barebones(
+                enable_checkpointing=enable_checkpointing, logger=logger, enable_progress_bar=enable_progress_bar,
+                enable_model_summary=enable_model_summary, num_sanity_val_steps=num_sanity_val_steps,
+                fast_dev_run=fast_dev_run, detect_anomaly=detect_anomaly, profiler=profiler,
+            )
+            num_sanity_val_steps = 0
+        enable_checkpointing = not barebones if enable_checkpointing is None else enable_checkpointing
+        enable_progress_bar = not barebones if enable_progress_bar is None else enable_progress_bar
+        enable_model_summary = not barebones if enable_model_summary is None else enable_model_summary
+        if debug.batches:  # fast_dev_run: no checkpoint files (Lightning suppresses them)
+            enable_checkpointing = False
         self._precision, self._strategy = choose_strategy(strategy, accelerator, devices, num_nodes, precision)
-        self.max_epochs: int = max_epochs if max_epochs is not None else (1000 if max_steps == -1 else -1)
+        # a time budget alone, like a step budget alone, lifts the 1000-epoch default (Lightning's rule)
+        self.max_epochs: int = max_epochs if max_epochs is not None else (
+            1000 if max_steps == -1 and max_time is None else -1
+        )
         self.max_steps: int = max_steps
         self.limit_train_batches = limit_option(limit_train_batches, "limit_train_batches")
         self.limit_val_batches = limit_option(limit_val_batches, "limit_val_batches")
@@ -120,11 +157,22 @@ class Trainer:
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
         self.terminate_on_nan = bool(terminate_on_nan)
+        self.fast_dev_run = debug.fast_dev_run
+        self.overfit_batches = debug.overfit_batches
+        self.min_epochs = min_epochs
+        self.min_steps = min_steps
+        self.inference_mode = bool(inference_mode)
+        self.detect_anomaly = bool(detect_anomaly)
+        self.barebones = bool(barebones)
+        self.benchmark = set_benchmark(benchmark, deterministic)
+        self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
+        debug.apply(self)
         self.num_nodes = num_nodes
         self.use_distributed_sampler = use_distributed_sampler
         self.allow_zero_length_dataloader_with_multiple_devices = allow_zero_length_dataloader_with_multiple_devices
         self._trainer_callbacks = trainer_callbacks(
-            callbacks, enable_progress_bar=enable_progress_bar, enable_checkpointing=enable_checkpointing
+            callbacks, enable_progress_bar=enable_progress_bar, enable_checkpointing=enable_checkpointing,
+            enable_model_summary=enable_model_summary, max_time=max_time,
         )
         self.callbacks: list[Any] = list(self._trainer_callbacks)
         self._ctx = LoopContext(self, self._strategy)
@@ -137,6 +185,7 @@ class Trainer:
         self.datamodule: Any = None
         self._fit_loop = FitLoop(self._ctx)
         self._eval_loop: Optional[EvalLoop] = None
+        self._predict_loop: Optional[PredictLoop] = None
         self._return_predictions = True
         self.ckpt_path: Optional[str] = None
 
@@ -148,11 +197,8 @@ class Trainer:
     # --- properties hooks read -------------------------------------------------------------------------
     @property
     def check_hooks(self) -> bool:
-        """Whether the next run checks every hook call against the spec.
-
-        ``Trainer(check_hooks=...)`` fixes it; left at None it is read when each run
-        starts, so ``set_checks(True)`` after the Trainer was built still applies.
-        """
+        """Whether the next run checks every hook call: ``Trainer(check_hooks=...)``, else the spec's switch
+        (``set_checks``/``LOOPHOOKS_CHECKS``) read when each run starts."""
         return checks_from_env() if self._check_hooks is None else self._check_hooks
 
     @check_hooks.setter
@@ -292,6 +338,11 @@ class Trainer:
         return self._fit_loop.val_check_batch
 
     @property
+    def predict_loop(self) -> PredictLoop:
+        """The loop of the latest (or running) ``predict``; what prediction writers read."""
+        return self._predict_loop if self._predict_loop is not None else PredictLoop(self._ctx)
+
+    @property
     def checkpoint_callback(self) -> Optional[ModelCheckpoint]:
         return next((c for c in self.callbacks if isinstance(c, ModelCheckpoint)), None)
 
@@ -342,10 +393,7 @@ class Trainer:
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
-        check_entry_arguments(
-            "fit", model=model, train_dataloaders=train_dataloaders, val_dataloaders=val_dataloaders,
-            datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-        )
+        check_entry_arguments("fit", **locals())  # engine/_options.py: before any work
         train_dataloaders, datamodule = datamodule_in_place("fit", "train_dataloaders", train_dataloaders, datamodule)
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
@@ -363,10 +411,7 @@ class Trainer:
         verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run validation: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
-        check_entry_arguments(
-            "validate", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-            verbose=verbose,
-        )
+        check_entry_arguments("validate", **locals())  # engine/_options.py: before any work
         dataloaders, datamodule = datamodule_in_place("validate", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"val_dataloader": dataloaders}
@@ -382,10 +427,7 @@ class Trainer:
         verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run test: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
-        check_entry_arguments(
-            "test", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-            verbose=verbose,
-        )
+        check_entry_arguments("test", **locals())  # engine/_options.py: before any work
         dataloaders, datamodule = datamodule_in_place("test", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"test_dataloader": dataloaders}
@@ -400,10 +442,7 @@ class Trainer:
         ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
-        check_entry_arguments(
-            "predict", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-            return_predictions=return_predictions,
-        )
+        check_entry_arguments("predict", **locals())  # engine/_options.py: before any work
         dataloaders, datamodule = datamodule_in_place("predict", "dataloaders", dataloaders, datamodule)
         self._ctx.data.given = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions

@@ -155,6 +155,13 @@ class _Writer:
     def batch(self) -> dict[str, Any]:
         return _CUSTOM_BATCH if self.scenario.custom_batch else _BATCH
 
+    @property
+    def train_batch(self) -> Any:
+        """A training batch: one loader's, or with several training loaders the list of their batches."""
+        if self.scenario.combined_train:
+            return [self.batch for _ in self.scenario.combined_train]
+        return self.batch
+
     def _write(self, hook: str, target: Target, args: dict[str, Any]) -> None:
         free = not self.exact and hook in STATE_FREE_HOOKS
         device = None
@@ -381,8 +388,8 @@ def _train_epoch(w: _Writer, p: _Progress, num_batches: int, first_batch: int) -
         w.batch_idx = batch_idx
         p.total_batch_idx += 1
         last = batch_idx + 1 == num_batches
-        _transfer(w, 0)
-        w.both("on_train_batch_start", batch=w.batch, batch_idx=batch_idx)
+        _transfer(w, 0, w.train_batch)
+        w.both("on_train_batch_start", batch=w.train_batch, batch_idx=batch_idx)
         if s.skip_epoch_at == (p.epoch, batch_idx):
             # -1: the rest of the epoch is skipped, validation included, but the
             # schedulers still see the batch as the epoch's last one (Lightning #21296)
@@ -400,7 +407,7 @@ def _train_epoch(w: _Writer, p: _Progress, num_batches: int, first_batch: int) -
             "on_train_batch_end",
             save=restart if _saves_at(w, p.epoch, batch_idx) else None,
             outputs=_STEP_OUTPUT,
-            batch=w.batch,
+            batch=w.train_batch,
             batch_idx=batch_idx,
         )
         if _validation_enabled(s) and _arith.validates_after(
@@ -422,7 +429,7 @@ def _optimization(w: _Writer, p: _Progress, batch_idx: int, steps: bool) -> None
     s = w.scenario
     if s.manual_optimization:
         # the reference model's training_step: zero_grad, manual_backward, step
-        w.module("training_step", batch=w.batch, batch_idx=batch_idx)
+        w.module("training_step", batch=w.train_batch, batch_idx=batch_idx)
         _backward(w)
         w.both("on_before_optimizer_step", optimizer=_OPTIMIZER)
         p.global_step += 1
@@ -432,7 +439,7 @@ def _optimization(w: _Writer, p: _Progress, batch_idx: int, steps: bool) -> None
             "optimizer_step", epoch=p.epoch, batch_idx=batch_idx, optimizer=_OPTIMIZER, optimizer_closure=_CLOSURE
         )
     # the closure: the optimizer calls it inside optimizer_step; when accumulating it runs on its own
-    w.module("training_step", batch=w.batch, batch_idx=batch_idx)
+    w.module("training_step", batch=w.train_batch, batch_idx=batch_idx)
     if _arith.zeroes_grad(batch_idx, s.accumulate_grad_batches):
         w.both("on_before_zero_grad", optimizer=_OPTIMIZER)
         w.module("optimizer_zero_grad", epoch=p.epoch, batch_idx=batch_idx, optimizer=_OPTIMIZER)
@@ -463,10 +470,11 @@ def _step_schedulers(w: _Writer, *, steps: bool, last: bool) -> None:
         w.module("lr_scheduler_step", scheduler=_SCHEDULER, metric=None)
 
 
-def _transfer(w: _Writer, dataloader_idx: int) -> None:
-    w.data("on_before_batch_transfer", batch=w.batch, dataloader_idx=dataloader_idx)
-    w.data("transfer_batch_to_device", batch=w.batch, device=w.device, dataloader_idx=dataloader_idx)
-    w.data("on_after_batch_transfer", batch=w.batch, dataloader_idx=dataloader_idx)
+def _transfer(w: _Writer, dataloader_idx: int, batch: Any = None) -> None:
+    batch = w.batch if batch is None else batch
+    w.data("on_before_batch_transfer", batch=batch, dataloader_idx=dataloader_idx)
+    w.data("transfer_batch_to_device", batch=batch, device=w.device, dataloader_idx=dataloader_idx)
+    w.data("on_after_batch_transfer", batch=batch, dataloader_idx=dataloader_idx)
 
 
 # --- validation, test, predict -----------------------------------------------------------------

@@ -63,6 +63,9 @@ class Scenario:
     fn: Stage = "fit"
     # data
     train_batches: int = 4
+    # more than one entry: that many training loaders given as a list, read together (Lightning's
+    # max_size_cycle: the hooks see a list of batches); train_batches is then the longest's count
+    combined_train: tuple[int, ...] = ()
     val_batches: tuple[int, ...] = (2,)
     test_batches: tuple[int, ...] = (2,)
     predict_batches: tuple[int, ...] = (2,)

@@ -3,8 +3,29 @@
 Users import them from :mod:`loophooks.callbacks`, as ``pytorch_lightning.callbacks``.
 """
 
-from loophooks.engine.callbacks._base import Callback
+from loophooks.engine.callbacks._base import Callback, Checkpoint
 from loophooks.engine.callbacks._early_stopping import EarlyStopping, EarlyStoppingReason
+from loophooks.engine.callbacks._gradient_accumulation import GradientAccumulationScheduler
+from loophooks.engine.callbacks._lambda import LambdaCallback
+from loophooks.engine.callbacks._lr_monitor import LearningRateMonitor
 from loophooks.engine.callbacks._model_checkpoint import ModelCheckpoint, find_last_checkpoint
+from loophooks.engine.callbacks._model_summary import ModelSummary
+from loophooks.engine.callbacks._on_exception_checkpoint import OnExceptionCheckpoint
+from loophooks.engine.callbacks._prediction_writer import BasePredictionWriter
+from loophooks.engine.callbacks._timer import Timer
 
-__all__ = ["Callback", "EarlyStopping", "EarlyStoppingReason", "ModelCheckpoint", "find_last_checkpoint"]
+__all__ = [
+    "BasePredictionWriter",
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
+    "EarlyStoppingReason",
+    "GradientAccumulationScheduler",
+    "LambdaCallback",
+    "LearningRateMonitor",
+    "ModelCheckpoint",
+    "ModelSummary",
+    "OnExceptionCheckpoint",
+    "Timer",
+    "find_last_checkpoint",
+]

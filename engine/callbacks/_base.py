@@ -6,7 +6,7 @@ from typing import Any
 
 from loophooks.spec import Callback as CallbackHooks
 
-__all__ = ["Callback"]
+__all__ = ["Callback", "Checkpoint"]
 
 
 class Callback(CallbackHooks):
@@ -28,6 +28,10 @@ class Callback(CallbackHooks):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         pass
+
+
+class Checkpoint(Callback):
+    """Base of the callbacks that write checkpoints (Lightning's ``Checkpoint``)."""
 
 
 def _register() -> None:

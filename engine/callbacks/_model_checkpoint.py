@@ -28,7 +28,7 @@ import torch
 
 from loophooks.engine._checkpoint import link_checkpoint_file, remove_stale_temporaries
 from loophooks.engine._errors import ConfigurationError
-from loophooks.engine.callbacks._base import Callback
+from loophooks.engine.callbacks._base import Checkpoint
 from loophooks.engine.callbacks._info import info
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def _flag(owner: str, name: str, value: Any, *, none_ok: bool = False) -> None:
                                  f"received {value!r}")
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(Checkpoint):
     """Save checkpoints during fit, keeping the best ``save_top_k`` by ``monitor`` (Lightning's options).
 
     ``filename`` may hold ``{epoch}``, ``{step}`` and any logged metric, with a
@@ -565,6 +565,8 @@ def find_last_checkpoint(trainer: Trainer, fn: str) -> Optional[str]:
     earlier run left. None, with Lightning's warning, when there is none yet: a
     script may say ``"last"`` before its first run.
     """
+    from loophooks.engine.callbacks._on_exception_checkpoint import OnExceptionCheckpoint
+
     candidates: set[str] = set()
     for cb in trainer.callbacks:
         if isinstance(cb, ModelCheckpoint):
@@ -577,7 +579,7 @@ def find_last_checkpoint(trainer: Trainer, fn: str) -> Optional[str]:
                 os.path.normpath(os.path.join(folder, n)) for n in names
                 if n.endswith(ModelCheckpoint.FILE_EXTENSION) and _LAST.match(n[: -len(ModelCheckpoint.FILE_EXTENSION)])
             )
-        elif isinstance(getattr(cb, "ckpt_path", None), str) and getattr(cb, "_loophooks_on_exception", False):
+        elif isinstance(cb, OnExceptionCheckpoint):
             candidates.add(cb.ckpt_path)
     stamped: dict[str, float] = {}
     for path in candidates:

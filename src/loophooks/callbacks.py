@@ -10,13 +10,42 @@ from __future__ import annotations
 from typing import Any
 
 from loophooks.engine._progress import ProgressBar, RichProgressBar, TQDMProgressBar
-from loophooks.engine.callbacks import Callback, EarlyStopping, EarlyStoppingReason, ModelCheckpoint
+from loophooks.engine.callbacks import (
+    BasePredictionWriter,
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    EarlyStoppingReason,
+    GradientAccumulationScheduler,
+    LambdaCallback,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    ModelSummary,
+    OnExceptionCheckpoint,
+    Timer,
+)
 
-__all__ = ["Callback", "EarlyStopping", "EarlyStoppingReason", "ModelCheckpoint", "ProgressBar", "RichProgressBar", "TQDMProgressBar"]
+__all__ = [
+    "BasePredictionWriter",
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
+    "EarlyStoppingReason",
+    "GradientAccumulationScheduler",
+    "LambdaCallback",
+    "LearningRateMonitor",
+    "ModelCheckpoint",
+    "ModelSummary",
+    "OnExceptionCheckpoint",
+    "ProgressBar",
+    "RichProgressBar",
+    "TQDMProgressBar",
+    "Timer",
+]
 
 # Lightning 2.6's callbacks that the engine leaves out on purpose
 _NOT_SUPPORTED = frozenset({
-    "BackboneFinetuning", "BaseFinetuning", "BatchSizeFinder", "Checkpoint", "DeviceStatsMonitor",
+    "BackboneFinetuning", "BaseFinetuning", "BatchSizeFinder", "DeviceStatsMonitor",
     "EMAWeightAveraging", "LearningRateFinder", "ModelPruning", "RichModelSummary", "SpikeDetection",
     "StochasticWeightAveraging", "ThroughputMonitor", "WeightAveraging",
 })

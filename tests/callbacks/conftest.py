@@ -30,7 +30,13 @@ def step_metric(step: int) -> float:
     return ((7 * step) % 5) / 10 + 0.05
 
 
-def module_class(base: type, *, val_loss: list[float] | None = None, extra: Callable[..., Any] | None = None) -> type:
+def module_class(
+    base: type,
+    *,
+    val_loss: list[float] | None = None,
+    extra: Callable[..., Any] | None = None,
+    optimizers: Callable[[Any], Any] | None = None,
+) -> type:
     """The job's module on ``base`` (``pl.LightningModule`` or ``LoopModule``)."""
     schedule = list(VAL_LOSS if val_loss is None else val_loss)
 
@@ -56,6 +62,8 @@ def module_class(base: type, *, val_loss: list[float] | None = None, extra: Call
             self.log("val/acc", 1.0 - value)
 
         def configure_optimizers(self) -> Any:
+            if optimizers is not None:
+                return optimizers(self)
             return torch.optim.SGD(self.parameters(), lr=0.01)
 
         def train_dataloader(self) -> Any:
@@ -97,6 +105,8 @@ def run_job(
     val_loss: list[float] | None = None,
     extra: Callable[..., Any] | None = None,
     fit_kwargs: dict[str, Any] | None = None,
+    post_init: Callable[[Any], None] | None = None,
+    optimizers: Callable[[Any], Any] | None = None,
     **trainer_options: Any,
 ) -> Run:
     """Fit the job with ``framework`` ("lightning" or "engine"); ``make_callbacks(callbacks_module, folder)``."""
@@ -114,7 +124,7 @@ def run_job(
         from loophooks.engine import LoopModule, Trainer
 
         base = LoopModule
-        options = {}
+        options = {"logger": False, "enable_model_summary": False}  # as the Lightning side's
         trainer_cls = Trainer
     callbacks = make_callbacks(callbacks_module, folder)
     settings: dict[str, Any] = {
@@ -125,11 +135,13 @@ def run_job(
     }
     settings.update(options)
     settings.update(trainer_options)
-    if not any(type(c).__name__ == "ModelCheckpoint" for c in callbacks):
+    if not any(type(c).__name__ in ("ModelCheckpoint", "OnExceptionCheckpoint") for c in callbacks):
         settings.setdefault("enable_checkpointing", False)
     trainer = trainer_cls(callbacks=callbacks, **settings)
+    if post_init is not None:
+        post_init(trainer)
     torch.manual_seed(0)
-    model = module_class(base, val_loss=val_loss, extra=extra)()
+    model = module_class(base, val_loss=val_loss, extra=extra, optimizers=optimizers)()
     error: BaseException | None = None
     try:
         trainer.fit(model, **(fit_kwargs or {}))

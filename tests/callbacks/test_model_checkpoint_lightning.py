@@ -99,9 +99,9 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "version-counter": ({"filename": "fixed", "save_top_k": -1}, {}),
     "no-version-counter": ({"filename": "fixed", "save_top_k": -1, "enable_version_counter": False}, {}),
     "weights-only": ({"save_weights_only": True, "save_last": True}, {}),
-    # an epoch-level training metric (without validation: the engine's metric store drops training's epoch
-    # values when validation runs inside the epoch; the metrics rewrite, issue 11, owns that)
-    "train-epoch-end": (
+    # an epoch-level training metric, with and without validation inside the epoch
+    "train-epoch-end": ({"save_on_train_epoch_end": True, "monitor": "train_epoch_metric", "save_top_k": 2}, {}),
+    "train-epoch-end-no-val": (
         {"save_on_train_epoch_end": True, "monitor": "train_epoch_metric", "save_top_k": 2}, {"limit_val_batches": 0}
     ),
     "train-epoch-end-false": ({"save_on_train_epoch_end": False, "save_top_k": -1}, {}),
@@ -257,3 +257,30 @@ def test_format_checkpoint_name_as_lightning() -> None:
         a = plc.ModelCheckpoint(dirpath="/d", **options).format_checkpoint_name(dict(metrics), **kwargs)
         b = lhc.ModelCheckpoint(dirpath="/d", **options).format_checkpoint_name(dict(metrics), **kwargs)
         assert b == a, (options, kwargs)
+
+
+def test_folder_from_the_logger_as_lightning(tmp_path: Path) -> None:
+    """Without dirpath: the first logger's save_dir/name/version/checkpoints, as Lightning resolves it."""
+    pytest.importorskip("pytorch_lightning")
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import CSVLogger as LightningCSV
+
+    from loophooks.callbacks import ModelCheckpoint
+    from loophooks.engine import LoopModule, Trainer
+    from loophooks.loggers import CSVLogger
+
+    from .conftest import module_class
+
+    paths = []
+    for base, trainer_cls, logger_cls, checkpoint_cls, root, extra in (
+        (pl.LightningModule, pl.Trainer, LightningCSV, pl.callbacks.ModelCheckpoint, tmp_path / "pl",
+         {"accelerator": "cpu", "devices": 1}),
+        (LoopModule, Trainer, CSVLogger, ModelCheckpoint, tmp_path / "lh", {}),
+    ):
+        cb = checkpoint_cls(save_last=True)
+        trainer = trainer_cls(max_epochs=2, callbacks=[cb], logger=logger_cls(save_dir=str(root / "logs")),
+                              enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(root),
+                              num_sanity_val_steps=0, **extra)
+        trainer.fit(module_class(base)())
+        paths.append((os.path.relpath(cb.best_model_path, root), os.path.relpath(cb.last_model_path, root)))
+    assert paths[1] == paths[0]

@@ -280,7 +280,7 @@ class MiniAdapter:
     """The suite's adapter for :class:`MiniTrainer`."""
 
     name = "mini"
-    capabilities = CAPABILITIES
+    capabilities = CAPABILITIES - {"multiple_train_loaders"}  # reads one training loader
     datamodule_base = None
 
     def __init__(self, bugs: Iterable[str] = (), variants: Iterable[str] = ()) -> None:

@@ -4,6 +4,7 @@
 
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, Literal, Protocol, overload
 
 import torch
@@ -13,15 +14,19 @@ from typing_extensions import TypeAlias
 
 from loophooks.engine._callbacks import EarlyStopping, ModelCheckpoint
 from loophooks.engine._optimization import LRSchedulerConfig
+from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
+from loophooks.engine._trainer_api import TrainerAPI
 from loophooks.spec._protocols import Callback, ConfigureOptimizers, DataHooks
 
 __all__ = ["Trainer"]
 
 Number: TypeAlias = int | float
 
-_Precision: TypeAlias = Literal["32-true", "bf16-mixed", "16-mixed", "32", "bf16", "16", 32, 16]
+_Precision: TypeAlias = Literal[
+    "32-true", "bf16-mixed", "16-mixed", "64-true", "bf16-true", "16-true", "32", "bf16", "16", "64", 32, 16, 64
+]
 _Accelerator: TypeAlias = Literal["cpu", "cuda", "gpu", "auto"]
 _Devices: TypeAlias = int | str | list[int] | tuple[int, ...] | None
 # "ddp" (or a DDPStrategy, a Strategy) runs one process per device; see engine/_ddp.py.
@@ -64,7 +69,7 @@ _FitModel: TypeAlias = _TrainsWithIndex | _TrainsOnBatch
 _ValidateModel: TypeAlias = _ValidatesWithIndex | _ValidatesOnBatch
 _TestModel: TypeAlias = _TestsWithIndex | _TestsOnBatch
 
-class Trainer:
+class Trainer(TrainerAPI):
     max_epochs: int
     max_steps: int
     limit_train_batches: Number
@@ -88,6 +93,15 @@ class Trainer:
     use_distributed_sampler: bool
     allow_zero_length_dataloader_with_multiple_devices: bool
     terminate_on_nan: bool
+    fast_dev_run: int | bool
+    overfit_batches: Number
+    min_epochs: int | None
+    min_steps: int | None
+    inference_mode: bool
+    detect_anomaly: bool
+    barebones: bool
+    benchmark: bool | None
+    reload_dataloaders_every_n_epochs: int
 
     def __init__(
         self,
@@ -109,9 +123,9 @@ class Trainer:
         accumulate_grad_batches: int = 1,
         gradient_clip_val: Number | None = None,
         gradient_clip_algorithm: Literal["norm", "value"] | None = None,
-        enable_progress_bar: bool = True,
-        enable_checkpointing: bool = True,
-        enable_model_summary: bool = False,
+        enable_progress_bar: bool | None = None,
+        enable_checkpointing: bool | None = None,
+        enable_model_summary: bool | None = None,
         default_root_dir: _Path | None = None,
         deterministic: bool | Literal["warn"] | None = None,
         check_hooks: bool | None = None,
@@ -121,6 +135,21 @@ class Trainer:
         use_distributed_sampler: bool = True,
         allow_zero_length_dataloader_with_multiple_devices: bool = False,
         terminate_on_nan: bool = False,
+        max_time: str | timedelta | dict[str, int] | None = None,
+        fast_dev_run: int | bool = False,
+        min_epochs: int | None = None,
+        min_steps: int | None = None,
+        overfit_batches: Number = 0.0,
+        benchmark: bool | None = None,
+        inference_mode: bool = True,
+        detect_anomaly: bool = False,
+        barebones: bool = False,
+        profiler: None = None,
+        plugins: None = None,
+        sync_batchnorm: Literal[False] = False,
+        reload_dataloaders_every_n_epochs: int = 0,
+        enable_autolog_hparams: Literal[True] = True,
+        model_registry: None = None,
     ) -> None: ...
     @property
     def received_sigterm(self) -> bool: ...
@@ -153,7 +182,7 @@ class Trainer:
     @property
     def strategy(self) -> Strategy: ...
     @property
-    def precision(self) -> Literal["32-true", "bf16-mixed", "16-mixed"]: ...
+    def precision(self) -> Literal["32-true", "bf16-mixed", "16-mixed", "64-true", "bf16-true", "16-true"]: ...
     @property
     def scaler(self) -> torch.amp.GradScaler | None: ...
     @property
@@ -187,6 +216,8 @@ class Trainer:
     @property
     def val_check_batch(self) -> Number: ...
     @property
+    def predict_loop(self) -> PredictLoop: ...
+    @property
     def checkpoint_callback(self) -> ModelCheckpoint | None: ...
     @property
     def early_stopping_callback(self) -> EarlyStopping | None: ...
@@ -204,6 +235,17 @@ class Trainer:
     def log_dir(self) -> str | None: ...
     @property
     def estimated_stepping_batches(self) -> Number: ...
+    @property
+    def train_dataloader(self) -> Any: ...
+    @property
+    def val_dataloaders(self) -> Any: ...
+    @property
+    def test_dataloaders(self) -> Any: ...
+    @property
+    def predict_dataloaders(self) -> Any: ...
+    @property
+    def checkpoint_callbacks(self) -> list[ModelCheckpoint]: ...
+    def print(self, *args: Any, **kwargs: Any) -> None: ...
     def fit(
         self,
         model: _FitModel,

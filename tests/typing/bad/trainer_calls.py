@@ -71,7 +71,7 @@ def run() -> None:
 
 def options() -> None:
     Trainer(max_epochs="3")  # E: [arg-type] "max_epochs"
-    Trainer(precision="64-true")  # E: [arg-type] "precision"
+    Trainer(precision="8-true")  # E: [arg-type] "precision"
     Trainer(accelerator="tpu")  # E: [arg-type] "accelerator"
     Trainer(gradient_clip_algorithm="l2")  # E: [arg-type] "gradient_clip_algorithm"
     Trainer(limit_train_batches="all")  # E: [arg-type] "limit_train_batches"
