@@ -33,9 +33,6 @@ __all__ = [
     "Recorder",
     "datamodule_hooks",
     "record_run",
-    "recording_callback",
-    "recording_datamodule",
-    "recording_model",
     "scenario_model",
     "trainer_settings",
 ]
@@ -227,21 +224,6 @@ def _overrides(cls: type[Any], name: str, framework_base: type[Any] | None) -> b
         if framework_base is None:
             return False
     return False
-
-
-def recording_model(base: type[Any], recorder: Recorder) -> type[Any]:
-    """``recorder.model_class(base)``."""
-    return recorder.model_class(base)
-
-
-def recording_callback(base: type[Any], recorder: Recorder, name: str | None = None) -> type[Any]:
-    """``recorder.callback_class(base, name)``."""
-    return recorder.callback_class(base, name)
-
-
-def recording_datamodule(base: type[Any], recorder: Recorder) -> type[Any]:
-    """``recorder.datamodule_class(base)``."""
-    return recorder.datamodule_class(base)
 
 
 # --- the reference model --------------------------------------------------------------------

@@ -47,13 +47,11 @@ def clip_gradients(
         gradient_clip_algorithm = trainer.gradient_clip_algorithm or "norm"
     if not gradient_clip_val or gradient_clip_val <= 0:
         return
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    if gradient_clip_algorithm == "value":
-        torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
-    elif gradient_clip_algorithm == "norm":
-        torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
-    else:
+    if gradient_clip_algorithm not in ("norm", "value"):
         raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value'; received {gradient_clip_algorithm!r}")
+    from loophooks.spec._protocols import clip_gradients_of
+
+    clip_gradients_of(optimizer, gradient_clip_val, gradient_clip_algorithm)  # the spec's one implementation
 
 
 class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHooks, CheckpointHooks, OptimizationMethods, ConfigureCallbacks):

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import torch
 from torch.optim import Optimizer
-from typing_extensions import final
 
 from loophooks.engine._errors import HookValueError
 

@@ -9,6 +9,15 @@ compares false with everything, so range checks alone let it through).
 The rules follow what Lightning 2.6 accepts; where Lightning accepts a value
 and then misbehaves (a NaN limit, a float ``max_epochs``) the engine refuses it.
 
+The options keep Lightning's meanings: ``max_epochs`` (default 1000, or unbounded when only
+``max_steps`` or ``max_time`` is given), ``max_steps``, ``limit_*_batches`` (an int caps the
+batches, a float is a fraction), ``num_sanity_val_steps`` (-1: all), ``check_val_every_n_epoch``,
+``val_check_interval``, ``accumulate_grad_batches``, ``gradient_clip_val``/``gradient_clip_algorithm``,
+``precision`` (``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``), ``accelerator`` (``"cpu"``,
+``"cuda"``, ``"auto"``), ``devices``, ``strategy``, ``callbacks``, ``enable_progress_bar``,
+``enable_checkpointing`` (a :class:`ModelCheckpoint` saving to ``default_root_dir/checkpoints``),
+``enable_model_summary``, ``max_time``, ``default_root_dir``, ``deterministic``.
+
 Here too: the device a single-device run uses, whether hook checks are on, and
 the callback list the options build (progress bar, checkpointing, Lightning's order).
 """
@@ -183,9 +192,9 @@ def check_options(options: Mapping[str, Any]) -> None:
 
 def checks_from_env() -> bool:
     """The spec's switch (``loophooks.spec.set_checks``), or ``LOOPHOOKS_CHECKS`` as it is now."""
-    from loophooks.spec import checks_enabled
+    from loophooks.spec._checks import checks_enabled, checks_from_env as env_now
 
-    return checks_enabled() or os.environ.get("LOOPHOOKS_CHECKS", "").strip().lower() in ("1", "true", "yes", "on")
+    return checks_enabled() or env_now()  # one parser of the variable, the spec's
 
 
 def limit_option(value: Optional[Number], name: str) -> Number:
@@ -365,6 +374,7 @@ def check_entry_arguments(fn: str, **arguments: Any) -> None:
     path, a non-bool flag, or a ``datamodule`` with no loader hook (it would be ignored)
     each raise :class:`ConfigurationError` naming the argument.
     """
+    arguments.pop("self", None)  # the Trainer passes its locals()
     model = arguments.get("model")
     if isinstance(model, type):
         raise ConfigurationError(

@@ -46,7 +46,6 @@ from loophooks.engine._lightning_options import (
 from loophooks.engine._run import run
 from loophooks.engine._strategy import Strategy
 from loophooks.engine._trainer_api import TrainerAPI
-from loophooks.spec import Stage
 
 __all__ = ["Trainer"]
 
@@ -54,27 +53,12 @@ __all__ = ["Trainer"]
 class Trainer(TrainerAPI):
     """Runs fit, validate, test and predict with Lightning's hook order and option names.
 
-    Options keep Lightning's names and meanings: ``max_epochs`` (default 1000, or
-    unbounded when only ``max_steps`` is given), ``max_steps``, ``limit_*_batches``
-    (an int caps the batches, a float is a fraction), ``num_sanity_val_steps``
-    (-1: all), ``check_val_every_n_epoch``, ``val_check_interval``,
-    ``accumulate_grad_batches``, ``gradient_clip_val``/``gradient_clip_algorithm``,
-    ``precision`` (``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``), ``accelerator``
-    (``"cpu"``, ``"cuda"``, ``"auto"``), ``devices``, ``strategy``, ``callbacks``,
-    ``enable_progress_bar`` (a tqdm bar, only when stdout is a terminal),
-    ``enable_checkpointing`` (adds a :class:`ModelCheckpoint` saving each epoch to
-    ``default_root_dir/checkpoints``), ``enable_model_summary`` (logs the model's table when fit
-    starts), ``max_time`` (a :class:`Timer` stops fit), ``default_root_dir``, ``deterministic``.
-
-    ``check_hooks`` turns the spec's runtime checks of every hook call on or off;
-    by default it follows ``loophooks.spec.set_checks`` / ``LOOPHOOKS_CHECKS=1``.
-    The values the loop acts on (``on_train_batch_start``'s return, the batch
-    transfer hooks' returns, ``configure_optimizers``, step outputs) are checked
-    either way, with a :class:`HookValueError` naming the hook.
-
-    Checkpoints load with ``torch.load(weights_only=True)``; pass
-    ``weights_only=False`` to ``fit``/``validate``/``test``/``predict`` only for
-    files you trust.
+    Options keep Lightning's names, defaults and meanings (engine/_options.py lists what each accepts;
+    ``max_time`` adds a :class:`Timer`, ``enable_checkpointing`` a :class:`ModelCheckpoint`).
+    ``check_hooks`` turns the spec's checks of every hook call on or off (default: ``set_checks`` /
+    ``LOOPHOOKS_CHECKS``); the values the loop acts on are checked either way (:class:`HookValueError`).
+    Checkpoints load with ``torch.load(weights_only=True)``; pass ``weights_only=False`` only for files
+    you trust.
     """
 
     def __init__(
@@ -186,11 +170,8 @@ class Trainer(TrainerAPI):
         self.use_distributed_sampler = use_distributed_sampler
         self.allow_zero_length_dataloader_with_multiple_devices = allow_zero_length_dataloader_with_multiple_devices
         self._trainer_callbacks = trainer_callbacks(
-            callbacks,
-            enable_progress_bar=enable_progress_bar,
-            enable_checkpointing=enable_checkpointing,
-            enable_model_summary=enable_model_summary,
-            max_time=max_time,
+            callbacks, enable_progress_bar=enable_progress_bar, enable_checkpointing=enable_checkpointing,
+            enable_model_summary=enable_model_summary, max_time=max_time,
         )
         self.callbacks: list[Any] = list(self._trainer_callbacks)
         self._ctx = LoopContext(self, self._strategy)
@@ -215,11 +196,8 @@ class Trainer(TrainerAPI):
     # --- properties hooks read -------------------------------------------------------------------------
     @property
     def check_hooks(self) -> bool:
-        """Whether the next run checks every hook call against the spec.
-
-        ``Trainer(check_hooks=...)`` fixes it; left at None it is read when each run
-        starts, so ``set_checks(True)`` after the Trainer was built still applies.
-        """
+        """Whether the next run checks every hook call: ``Trainer(check_hooks=...)``, else the spec's switch
+        (``set_checks``/``LOOPHOOKS_CHECKS``) read when each run starts."""
         return checks_from_env() if self._check_hooks is None else self._check_hooks
 
     @check_hooks.setter
@@ -414,10 +392,7 @@ class Trainer(TrainerAPI):
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
-        check_entry_arguments(
-            "fit", model=model, train_dataloaders=train_dataloaders, val_dataloaders=val_dataloaders,
-            datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-        )
+        check_entry_arguments("fit", **locals())  # engine/_options.py: before any work
         train_dataloaders, datamodule = datamodule_in_place("fit", "train_dataloaders", train_dataloaders, datamodule)
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
@@ -435,10 +410,7 @@ class Trainer(TrainerAPI):
         verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run validation: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
-        check_entry_arguments(
-            "validate", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-            verbose=verbose,
-        )
+        check_entry_arguments("validate", **locals())  # engine/_options.py: before any work
         dataloaders, datamodule = datamodule_in_place("validate", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"val_dataloader": dataloaders}
@@ -454,10 +426,7 @@ class Trainer(TrainerAPI):
         verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run test: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
-        check_entry_arguments(
-            "test", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-            verbose=verbose,
-        )
+        check_entry_arguments("test", **locals())  # engine/_options.py: before any work
         dataloaders, datamodule = datamodule_in_place("test", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"test_dataloader": dataloaders}
@@ -472,10 +441,7 @@ class Trainer(TrainerAPI):
         ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
-        check_entry_arguments(
-            "predict", model=model, dataloaders=dataloaders, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only,
-            return_predictions=return_predictions,
-        )
+        check_entry_arguments("predict", **locals())  # engine/_options.py: before any work
         dataloaders, datamodule = datamodule_in_place("predict", "dataloaders", dataloaders, datamodule)
         self._ctx.data.given = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions

@@ -33,6 +33,7 @@ __all__ = [
     "check_return",
     "checks_enabled",
     "describe",
+    "checks_from_env",
     "set_checks",
 ]
 
@@ -40,7 +41,8 @@ _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 
 
-def _from_env() -> bool:
+def checks_from_env() -> bool:
+    """``LOOPHOOKS_CHECKS`` as it is now: 1/true/yes/on or 0/false/no/off (or unset); anything else raises."""
     raw = os.environ.get("LOOPHOOKS_CHECKS", "").strip().lower()
     if raw in _TRUE:
         return True
@@ -49,7 +51,7 @@ def _from_env() -> bool:
     raise ValueError(f"LOOPHOOKS_CHECKS must be one of 1/true/on or 0/false/off, not {raw!r}")
 
 
-_enabled: bool = _from_env()
+_enabled: bool = checks_from_env()
 
 
 def checks_enabled() -> bool:

@@ -640,14 +640,24 @@ class OptimizationMethods(Protocol):
         and ``gradient_clip_algorithm`` (``"norm"``, the default, or ``"value"``);
         it does nothing when ``gradient_clip_val`` is ``None`` or 0.
         """
-        if not gradient_clip_val:
-            return None
-        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if gradient_clip_algorithm == "value":
-            torch.nn.utils.clip_grad_value_(params, float(gradient_clip_val))
-        else:
-            torch.nn.utils.clip_grad_norm_(params, float(gradient_clip_val))
-        return None
+        clip_gradients_of(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+
+def clip_gradients_of(
+    optimizer: Any, gradient_clip_val: Optional[Union[int, float]], gradient_clip_algorithm: Optional[str]
+) -> None:
+    """Clip the gradients of ``optimizer``'s parameters: by ``"value"``, else by norm; nothing for None or 0.
+
+    The one implementation: the default ``configure_gradient_clipping`` and the
+    engine's ``clip_gradients`` both come here.
+    """
+    if not gradient_clip_val:
+        return
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if gradient_clip_algorithm == "value":
+        torch.nn.utils.clip_grad_value_(params, float(gradient_clip_val))
+    else:
+        torch.nn.utils.clip_grad_norm_(params, float(gradient_clip_val))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import difflib
 import inspect
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from typing import Final
 
 import torch
 

@@ -121,6 +121,7 @@ def test_wrong_dataloader_idx(monkeypatch: pytest.MonkeyPatch) -> None:
     # the core level, which does not compare arguments call by call, still sees it
     core = _message("two-val-loaders-cpu", "core")
     assert "batch_idx counts per loader" in core
+    assert re.search(r"loader-source: \[\d+\] on_validation_batch_start\(dataloader_idx=0\) received a batch of validation loader 1", core), core
 
 
 def test_loss_not_divided_for_accumulation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -197,3 +197,46 @@ def test_datamodule_hooks_are_the_marked_hooks_plus_its_own() -> None:
     assert set(spec.DATAMODULE_HOOKS) == marked | {"state_dict", "load_state_dict", "on_exception"}
     assert spec.DATAMODULE_HOOKS["on_exception"].param_names == ("exception",)
     assert marked >= {"prepare_data", "setup", "teardown", "train_dataloader", "on_save_checkpoint"}
+
+
+# --- the table against the installed Lightning (runs wherever the `lightning` extra is installed) -----------
+
+_GROUP_OF_CLASS = {"ModelHooks": "model", "DataHooks": "data", "CheckpointHooks": "checkpoint"}
+
+
+def _lightning_hook_classes() -> list[type]:
+    hooks = pytest.importorskip("pytorch_lightning.core.hooks")
+    return [hooks.ModelHooks, hooks.DataHooks, hooks.CheckpointHooks]
+
+
+def _same_annotation(ours: Any, theirs: Any) -> bool:
+    """Lightning's annotation as the table means it: ``None`` for ``NoneType``; Lightning's dataloader
+    aliases are ``Any`` where the spec says ``Iterable`` (SEED_TYPES above says why)."""
+    if theirs is type(None):
+        theirs = None
+    if ours in (spec.TRAIN_DATALOADERS, spec.EVAL_DATALOADERS):
+        return theirs is Any
+    return bool(ours == theirs)
+
+
+def test_the_table_matches_the_installed_lightning_hooks() -> None:
+    """Every hook of Lightning's ModelHooks, DataHooks and CheckpointHooks, read with inspect: same names,
+    class, parameters, defaults and annotations as the table (and nothing in SEED_HOOKS that Lightning lacks)."""
+    found: dict[str, str] = {}
+    for cls in _lightning_hook_classes():
+        for name, fn in vars(cls).items():
+            if name.startswith("_") or not inspect.isfunction(fn):
+                continue
+            found[name] = cls.__name__
+            hook = HOOKS[name]
+            assert hook.group == _GROUP_OF_CLASS[cls.__name__], name
+            params = list(inspect.signature(fn).parameters.values())[1:]
+            hints = get_type_hints(fn)
+            assert [p.name for p in params] == list(hook.param_names), name
+            for theirs, ours in zip(params, hook.params):
+                assert ours.required == (theirs.default is inspect.Parameter.empty), (name, ours.name)
+                if not ours.required:
+                    assert ours.default == theirs.default, (name, ours.name)
+                assert _same_annotation(ours.annotation, hints.get(theirs.name, Any)), (name, ours.name)
+            assert _same_annotation(hook.returns, hints.get("return", Any)), (name, "return")
+    assert set(found) == set(SEED_HOOKS)
