@@ -33,7 +33,6 @@ Number = Union[int, float]
 
 # Lightning options the engine does not implement: name -> (Lightning's default, why).
 UNSUPPORTED: dict[str, tuple[Any, str]] = {
-    "profiler": (None, "profiling is not implemented; use torch.profiler around trainer.fit"),
     "plugins": (None, "Lightning plugins (precision, environment, checkpoint IO) have no counterpart here"),
     "sync_batchnorm": (False, "SyncBatchNorm conversion is not implemented; convert with "
                        "torch.nn.SyncBatchNorm.convert_sync_batchnorm before fit"),

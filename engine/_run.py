@@ -81,7 +81,13 @@ def run(
     state.should_stop = False
     trainer.datamodule = datamodule
     trainer.callbacks = list(trainer._trainer_callbacks)
-    d = ctx.dispatch = Dispatcher(trainer, model, trainer.callbacks, datamodule, state, checks=trainer.check_hooks)
+    profiler = trainer.profiler
+    # engine/_profilers.py: the report is named for the stage and lands in default_root_dir (Lightning's log_dir
+    # without a logger); a pass-through profiler wraps nothing
+    profiler.setup(stage=fn, local_rank=None, log_dir=trainer.default_root_dir)
+    d = ctx.dispatch = Dispatcher(
+        trainer, model, trainer.callbacks, datamodule, state, checks=trainer.check_hooks, profiler=profiler
+    )
     strategy.connect(model, d)
     _attach(model, trainer)
     ctx.data.start_run(
@@ -126,6 +132,7 @@ def run(
         d.callback_hooks("teardown", fn)
         d.module_hook("teardown", stage=fn)
         metrics.finalize("success")
+        profiler.describe()  # after teardown's hooks and the loggers' finalize, as in Lightning
         strategy.teardown()
         metrics.teardown()
     except BaseException as exc:
@@ -136,6 +143,7 @@ def run(
         raise
     finally:
         ctx.signals.restore()
+        profiler.teardown(fn)  # a torch.profiler session a failed run left open is closed
     state.status = "finished"
     state.stage = None
     return result

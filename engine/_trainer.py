@@ -35,6 +35,7 @@ from loophooks.engine._options import (
     limit_option,
     trainer_callbacks,
 )
+from loophooks.engine._profilers import Profiler, resolve_profiler
 from loophooks.engine._lightning_options import (
     DebugFlags,
     check_barebones,
@@ -112,7 +113,7 @@ class Trainer(TrainerAPI):
         check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
         # Lightning's options beyond the loop basics (engine/_lightning_options.py): as in Lightning, or refused
         refuse_unsupported({
-            "profiler": profiler, "plugins": plugins, "sync_batchnorm": sync_batchnorm,
+            "plugins": plugins, "sync_batchnorm": sync_batchnorm,
             "model_registry": model_registry, "enable_autolog_hparams": enable_autolog_hparams,
         })
         check_int("reload_dataloaders_every_n_epochs", reload_dataloaders_every_n_epochs, 0)
@@ -163,6 +164,8 @@ class Trainer(TrainerAPI):
         self.inference_mode = bool(inference_mode)
         self.detect_anomaly = bool(detect_anomaly)
         self.barebones = bool(barebones)
+        # Trainer(profiler=...), engine/_profilers.py: a pass-through profiler when None (no hook is wrapped then)
+        self.profiler: Profiler = resolve_profiler(profiler)
         self.benchmark = set_benchmark(benchmark, deterministic)
         self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
         debug.apply(self)

@@ -28,7 +28,7 @@ def test_every_lightning_option_is_accepted_by_name() -> None:
 @pytest.mark.parametrize(
     ("option", "value"),
     [
-        ("profiler", "simple"),
+        ("profiler", "xla"),  # "simple", "advanced", "pytorch" work: tests/lightning_port/test_profilers.py
         ("plugins", []),
         ("sync_batchnorm", True),
         ("model_registry", "name"),

@@ -15,6 +15,7 @@ from typing_extensions import TypeAlias
 from loophooks.engine._callbacks import EarlyStopping, ModelCheckpoint
 from loophooks.engine._optimization import LRSchedulerConfig
 from loophooks.engine._predict_loop import PredictLoop
+from loophooks.engine._profilers import Profiler
 from loophooks.engine._state import LoopState
 from loophooks.engine._strategy import Strategy
 from loophooks.engine._trainer_api import TrainerAPI
@@ -100,6 +101,7 @@ class Trainer(TrainerAPI):
     inference_mode: bool
     detect_anomaly: bool
     barebones: bool
+    profiler: Profiler
     benchmark: bool | None
     reload_dataloaders_every_n_epochs: int
 
@@ -144,7 +146,7 @@ class Trainer(TrainerAPI):
         inference_mode: bool = True,
         detect_anomaly: bool = False,
         barebones: bool = False,
-        profiler: None = None,
+        profiler: Profiler | Literal["simple", "advanced", "pytorch"] | None = None,
         plugins: None = None,
         sync_batchnorm: Literal[False] = False,
         reload_dataloaders_every_n_epochs: int = 0,
