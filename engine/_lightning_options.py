@@ -27,7 +27,16 @@ from loophooks.engine._errors import ConfigurationError
 if TYPE_CHECKING:
     from loophooks.engine._trainer import Trainer
 
-__all__ = ["UNSUPPORTED", "DebugFlags", "can_stop_early", "grad_context", "refuse_unsupported", "sequential_loader"]
+__all__ = [
+    "UNSUPPORTED",
+    "DebugFlags",
+    "LightningOptions",
+    "can_stop_early",
+    "grad_context",
+    "refuse_unsupported",
+    "resolve_lightning_options",
+    "sequential_loader",
+]
 
 Number = Union[int, float]
 
@@ -145,6 +154,64 @@ def check_barebones(
                 f"Trainer(barebones=True, {name}={value!r}): barebones mode turns off every feature that may cost "
                 f"speed, {name} included"
             )
+
+
+class LightningOptions:
+    """The options above, checked and resolved; :meth:`apply` sets them on the Trainer."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        self.debug = DebugFlags(options["fast_dev_run"], options["overfit_batches"])
+        barebones = options["barebones"]
+        # barebones turns off (by default) what it refuses when asked for explicitly; None means "not asked"
+        self.enable_checkpointing: bool = _default(options["enable_checkpointing"], not barebones)
+        self.enable_progress_bar: bool = _default(options["enable_progress_bar"], not barebones)
+        self.enable_model_summary: bool = _default(options["enable_model_summary"], not barebones)
+        self.num_sanity_val_steps: Optional[int] = 0 if barebones else options["num_sanity_val_steps"]
+        if self.debug.batches:  # fast_dev_run: no checkpoint files (Lightning suppresses them)
+            self.enable_checkpointing = False
+
+    def apply(self, trainer: Trainer) -> None:
+        """Set the options on ``trainer``; after its limits and budgets, which fast_dev_run/overfit_batches override."""
+        o = self.options
+        trainer.fast_dev_run = self.debug.fast_dev_run
+        trainer.overfit_batches = self.debug.overfit_batches
+        trainer.min_epochs = o["min_epochs"]
+        trainer.min_steps = o["min_steps"]
+        trainer.inference_mode = bool(o["inference_mode"])
+        trainer.detect_anomaly = bool(o["detect_anomaly"])
+        trainer.barebones = bool(o["barebones"])
+        trainer.benchmark = set_benchmark(o["benchmark"], o["deterministic"])
+        trainer.reload_dataloaders_every_n_epochs = o["reload_dataloaders_every_n_epochs"]
+        self.debug.apply(trainer)
+
+
+def _default(value: Optional[bool], default: bool) -> bool:
+    return default if value is None else value
+
+
+def resolve_lightning_options(options: dict[str, Any]) -> LightningOptions:
+    """Check the Trainer's Lightning-only options (``options``: its arguments by name) before anything happens.
+
+    Raises :class:`ConfigurationError` for an unsupported or ill-typed option, and for what ``barebones=True``
+    refuses; returns them resolved (the ``enable_*`` defaults barebones and fast_dev_run change).
+    """
+    o = options
+    refuse_unsupported({name: o[name] for name in (*UNSUPPORTED, *NEUTRAL_DEFAULTS)})
+    check_int("reload_dataloaders_every_n_epochs", o["reload_dataloaders_every_n_epochs"], 0)
+    check_int("min_epochs", o["min_epochs"], 0, none_ok=True)
+    check_int("min_steps", o["min_steps"], 0, none_ok=True)
+    check_flags(
+        inference_mode=o["inference_mode"], detect_anomaly=o["detect_anomaly"], barebones=o["barebones"],
+        benchmark=o["benchmark"],
+    )
+    resolved = LightningOptions(o)  # DebugFlags checks fast_dev_run and overfit_batches here, as before barebones
+    if o["barebones"]:
+        check_barebones(**{name: o[name] for name in (
+            "enable_checkpointing", "logger", "enable_progress_bar", "enable_model_summary",
+            "num_sanity_val_steps", "fast_dev_run", "detect_anomaly", "profiler",
+        )})
+    return resolved
 
 
 def can_stop_early(trainer: Trainer) -> bool:

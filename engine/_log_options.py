@@ -16,7 +16,7 @@ from typing_extensions import final
 from loophooks.engine._errors import ConfigurationError
 from loophooks.spec._logging import LOGGING
 
-__all__ = ["LogOptions", "LoggingError", "reduction_name", "resolve_levels", "to_value"]
+__all__ = ["LogOptions", "LoggingError", "metric_attribute_of", "reduction_name", "resolve_levels", "to_value"]
 
 
 class LoggingError(ConfigurationError):
@@ -196,3 +196,22 @@ class LogOptions:
         return [
             s for s in self.__slots__ if s not in ("sync_group", "_keys", "store_key") and getattr(self, s) != getattr(other, s)
         ] + (["sync_dist_group"] if self.sync_group is not other.sync_group else [])
+
+
+def metric_attribute_of(module: Any, name: str, fx: str, value: Any) -> str:
+    """The attribute of ``module`` holding the logged metric object (Lightning needs it to restore state)."""
+    found: dict[int, str] = (
+        {id(m): n for n, m in module.named_modules() if is_metric_object(m)} if isinstance(module, torch.nn.Module) else {}
+    )
+    if not found:
+        raise LoggingError(
+            f"self.log({name!r}, <metric>) in {fx}: the metric object must be an attribute of the module "
+            "(assign it in __init__), or pass metric_attribute="
+        )
+    attribute = found.get(id(value))
+    if attribute is None:
+        raise LoggingError(
+            f"self.log({name!r}, <metric>) in {fx}: this metric object is not an attribute of the module; pass "
+            f"metric_attribute= naming one of {sorted(found.values())}"
+        )
+    return attribute

@@ -35,7 +35,7 @@ from loophooks.engine._dispatch import Dispatcher
 from loophooks.engine._errors import CheckpointError, ConfigurationError, HookValueError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._faults import run_exception_handlers
-from loophooks.engine._log_publish import print_results
+from loophooks.engine._results_table import print_results
 from loophooks.engine._module import LoopModule
 from loophooks.engine._optimization import _NoOptimizer, parse_optimizers
 from loophooks.engine._options import reorder_callbacks

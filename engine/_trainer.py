@@ -20,6 +20,7 @@ from loophooks.engine._checkpoint_state import save_checkpoint
 from loophooks.engine._context import LoopContext
 from loophooks.engine._data_hooks import datamodule_in_place
 from loophooks.engine._dispatch import Dispatcher
+from loophooks.engine._entry_arguments import check_entry_arguments
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._eval_loop import EvalLoop
 from loophooks.engine._fit_loop import FitLoop
@@ -28,22 +29,14 @@ from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._loggers import configure_loggers, run_log_dir
 from loophooks.engine._options import (
     Number,
-    check_entry_arguments,
     check_options,
     checks_from_env,
     choose_strategy,
     limit_option,
     trainer_callbacks,
 )
+from loophooks.engine._lightning_options import resolve_lightning_options
 from loophooks.engine._profilers import Profiler, resolve_profiler
-from loophooks.engine._lightning_options import (
-    DebugFlags,
-    check_barebones,
-    check_flags,
-    check_int,
-    refuse_unsupported,
-    set_benchmark,
-)
 from loophooks.engine._run import run
 from loophooks.engine._strategy import Strategy
 from loophooks.engine._trainer_api import TrainerAPI
@@ -61,6 +54,17 @@ class Trainer(TrainerAPI):
     Checkpoints load with ``torch.load(weights_only=True)``; pass ``weights_only=False`` only for files
     you trust.
     """
+
+    # set by engine/_lightning_options.py's LightningOptions.apply
+    fast_dev_run: Union[int, bool]
+    overfit_batches: Number
+    min_epochs: Optional[int]
+    min_steps: Optional[int]
+    inference_mode: bool
+    detect_anomaly: bool
+    barebones: bool
+    benchmark: Optional[bool]
+    reload_dataloaders_every_n_epochs: int
 
     def __init__(
         self,
@@ -112,27 +116,9 @@ class Trainer(TrainerAPI):
     ) -> None:
         check_options(locals())  # engine/_options.py: types, NaN/inf and ranges, before anything happens
         # Lightning's options beyond the loop basics (engine/_lightning_options.py): as in Lightning, or refused
-        refuse_unsupported({
-            "plugins": plugins, "sync_batchnorm": sync_batchnorm,
-            "model_registry": model_registry, "enable_autolog_hparams": enable_autolog_hparams,
-        })
-        check_int("reload_dataloaders_every_n_epochs", reload_dataloaders_every_n_epochs, 0)
-        check_int("min_epochs", min_epochs, 0, none_ok=True)
-        check_int("min_steps", min_steps, 0, none_ok=True)
-        check_flags(inference_mode=inference_mode, detect_anomaly=detect_anomaly, barebones=barebones, benchmark=benchmark)
-        debug = DebugFlags(fast_dev_run, overfit_batches)
-        if barebones:
-            check_barebones(
-                enable_checkpointing=enable_checkpointing, logger=logger, enable_progress_bar=enable_progress_bar,
-                enable_model_summary=enable_model_summary, num_sanity_val_steps=num_sanity_val_steps,
-                fast_dev_run=fast_dev_run, detect_anomaly=detect_anomaly, profiler=profiler,
-            )
-            num_sanity_val_steps = 0
-        enable_checkpointing = not barebones if enable_checkpointing is None else enable_checkpointing
-        enable_progress_bar = not barebones if enable_progress_bar is None else enable_progress_bar
-        enable_model_summary = not barebones if enable_model_summary is None else enable_model_summary
-        if debug.batches:  # fast_dev_run: no checkpoint files (Lightning suppresses them)
-            enable_checkpointing = False
+        extra = resolve_lightning_options(locals())
+        enable_checkpointing, enable_progress_bar = extra.enable_checkpointing, extra.enable_progress_bar
+        enable_model_summary, num_sanity_val_steps = extra.enable_model_summary, extra.num_sanity_val_steps
         self._precision, self._strategy = choose_strategy(strategy, accelerator, devices, num_nodes, precision)
         # a time budget alone, like a step budget alone, lifts the 1000-epoch default (Lightning's rule)
         self.max_epochs: int = max_epochs if max_epochs is not None else (
@@ -157,18 +143,9 @@ class Trainer(TrainerAPI):
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
         self.terminate_on_nan = bool(terminate_on_nan)
-        self.fast_dev_run = debug.fast_dev_run
-        self.overfit_batches = debug.overfit_batches
-        self.min_epochs = min_epochs
-        self.min_steps = min_steps
-        self.inference_mode = bool(inference_mode)
-        self.detect_anomaly = bool(detect_anomaly)
-        self.barebones = bool(barebones)
+        extra.apply(self)  # fast_dev_run, overfit_batches, min_*, torch switches: after the limits they override
         # Trainer(profiler=...), engine/_profilers.py: a pass-through profiler when None (no hook is wrapped then)
         self.profiler: Profiler = resolve_profiler(profiler)
-        self.benchmark = set_benchmark(benchmark, deterministic)
-        self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
-        debug.apply(self)
         self.num_nodes = num_nodes
         self.use_distributed_sampler = use_distributed_sampler
         self.allow_zero_length_dataloader_with_multiple_devices = allow_zero_length_dataloader_with_multiple_devices
@@ -211,50 +188,6 @@ class Trainer(TrainerAPI):
     def received_sigterm(self) -> bool:
         """Whether the process received SIGTERM during the current (or last) run (Lightning's property)."""
         return self._signals.received_sigterm
-
-    @property
-    def current_epoch(self) -> int:
-        return self.state.epoch
-
-    @property
-    def global_step(self) -> int:
-        return self.state.global_step
-
-    @property
-    def training(self) -> bool:
-        return self.state.stage == "train"
-
-    @property
-    def validating(self) -> bool:
-        return self.state.stage == "validate"
-
-    @property
-    def testing(self) -> bool:
-        return self.state.stage == "test"
-
-    @property
-    def predicting(self) -> bool:
-        return self.state.stage == "predict"
-
-    @property
-    def sanity_checking(self) -> bool:
-        return self.state.stage == "sanity_check"
-
-    @property
-    def evaluating(self) -> bool:
-        return self.state.stage in ("validate", "test")
-
-    @property
-    def should_stop(self) -> bool:
-        return self.state.should_stop
-
-    @should_stop.setter
-    def should_stop(self, value: bool) -> None:
-        self.state.should_stop = bool(value)
-
-    @property
-    def is_last_batch(self) -> bool:
-        return self.state.is_last_batch
 
     @property
     def lightning_module(self) -> Any:
@@ -395,7 +328,7 @@ class Trainer(TrainerAPI):
         weights_only: bool = True,
     ) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a checkpoint (epoch, step, batch, optimizer...)."""
-        check_entry_arguments("fit", **locals())  # engine/_options.py: before any work
+        check_entry_arguments("fit", **locals())  # engine/_entry_arguments.py: before any work
         train_dataloaders, datamodule = datamodule_in_place("fit", "train_dataloaders", train_dataloaders, datamodule)
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
             raise ConfigurationError("fit: pass dataloaders or a datamodule, not both")
@@ -413,7 +346,7 @@ class Trainer(TrainerAPI):
         verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run validation: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
-        check_entry_arguments("validate", **locals())  # engine/_options.py: before any work
+        check_entry_arguments("validate", **locals())  # engine/_entry_arguments.py: before any work
         dataloaders, datamodule = datamodule_in_place("validate", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"val_dataloader": dataloaders}
@@ -429,7 +362,7 @@ class Trainer(TrainerAPI):
         verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run test: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
-        check_entry_arguments("test", **locals())  # engine/_options.py: before any work
+        check_entry_arguments("test", **locals())  # engine/_entry_arguments.py: before any work
         dataloaders, datamodule = datamodule_in_place("test", "dataloaders", dataloaders, datamodule)
         self._verbose = verbose
         self._ctx.data.given = {"test_dataloader": dataloaders}
@@ -444,7 +377,7 @@ class Trainer(TrainerAPI):
         ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
         weights_only: bool = True,
     ) -> Any:
-        check_entry_arguments("predict", **locals())  # engine/_options.py: before any work
+        check_entry_arguments("predict", **locals())  # engine/_entry_arguments.py: before any work
         dataloaders, datamodule = datamodule_in_place("predict", "dataloaders", dataloaders, datamodule)
         self._ctx.data.given = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions

@@ -1,4 +1,4 @@
-"""Trainer members Lightning users read besides the loop's counters: loaders in use, checkpoint callbacks, print.
+"""Trainer members Lightning users read: the loop's counters and flags, loaders in use, checkpoint callbacks, print.
 
 A base class of :class:`~loophooks.engine.Trainer`, so the Trainer's own module
 keeps to running the loops.
@@ -26,7 +26,8 @@ def _as_given(loaders: Optional[list[Any]]) -> Any:
 
 
 class TrainerAPI:
-    """``train_dataloader``, ``val_dataloaders``, ``test_dataloaders``, ``predict_dataloaders``,
+    """The state's counters and flags (``current_epoch``, ``global_step``, ``training``, ``should_stop``, ...),
+    ``train_dataloader``, ``val_dataloaders``, ``test_dataloaders``, ``predict_dataloaders``,
     ``checkpoint_callbacks`` and ``print``, as Lightning 2.6 defines them."""
 
     # Like Lightning, each entry point forgets the loaders of the previous ones: only the last run's show.
@@ -41,6 +42,52 @@ class TrainerAPI:
         @property
         def local_rank(self) -> int: ...
 
+    # --- the loop state's counters and flags, under Lightning's names ---------------------------------
+    @property
+    def current_epoch(self) -> int:
+        return self.state.epoch
+
+    @property
+    def global_step(self) -> int:
+        return self.state.global_step
+
+    @property
+    def training(self) -> bool:
+        return self.state.stage == "train"
+
+    @property
+    def validating(self) -> bool:
+        return self.state.stage == "validate"
+
+    @property
+    def testing(self) -> bool:
+        return self.state.stage == "test"
+
+    @property
+    def predicting(self) -> bool:
+        return self.state.stage == "predict"
+
+    @property
+    def sanity_checking(self) -> bool:
+        return self.state.stage == "sanity_check"
+
+    @property
+    def evaluating(self) -> bool:
+        return self.state.stage in ("validate", "test")
+
+    @property
+    def should_stop(self) -> bool:
+        return self.state.should_stop
+
+    @should_stop.setter
+    def should_stop(self, value: bool) -> None:
+        self.state.should_stop = bool(value)
+
+    @property
+    def is_last_batch(self) -> bool:
+        return self.state.is_last_batch
+
+    # --- loaders in use, checkpoint callbacks, print ------------------------------------------------
     @property
     def train_dataloader(self) -> Any:
         """The training loader ``fit`` uses (None before fit has asked for it, or after another entry point ran)."""

@@ -77,13 +77,13 @@ def test_yaml_fallback_writes_what_pyyaml_reads(tmp_path: Any, monkeypatch: pyte
 
 
 def test_default_logger_is_tensorboard_when_importable_else_csv(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from loophooks.engine import _loggers
+    from loophooks.engine import _tensorboard_logger
 
-    monkeypatch.setattr(_loggers, "tensorboard_available", lambda: False)
+    monkeypatch.setattr(_tensorboard_logger, "tensorboard_available", lambda: False)
     csv_trainer = Trainer(accelerator="cpu", default_root_dir=str(tmp_path))
     assert isinstance(csv_trainer.logger, CSVLogger)
     assert csv_trainer.log_dir == os.path.join(str(tmp_path), "lightning_logs", "version_0")
-    monkeypatch.setattr(_loggers, "tensorboard_available", lambda: True)
+    monkeypatch.setattr(_tensorboard_logger, "tensorboard_available", lambda: True)
     assert isinstance(Trainer(accelerator="cpu", default_root_dir=str(tmp_path)).logger, TensorBoardLogger)
     assert Trainer(accelerator="cpu", logger=False).loggers == []
     assert Trainer(accelerator="cpu", logger=False).log_dir == Trainer(accelerator="cpu", logger=False).default_root_dir
@@ -178,9 +178,9 @@ def test_tensorboard_logger_writes_events(tmp_path: Any) -> None:
 
 
 def test_tensorboard_missing_names_the_extra(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from loophooks.engine import _loggers
+    from loophooks.engine import _tensorboard_logger
 
-    monkeypatch.setattr(_loggers, "tensorboard_available", lambda: False)
+    monkeypatch.setattr(_tensorboard_logger, "tensorboard_available", lambda: False)
     with pytest.raises(ModuleNotFoundError, match=r"loophooks\[tensorboard\]"):
         TensorBoardLogger(str(tmp_path))
 
