@@ -33,7 +33,7 @@ from typing_extensions import final
 from loophooks.engine._errors import ConfigurationError, add_note
 from loophooks.engine._inspect import STEPS, does_nothing, loader_idx_arguments, step_arguments
 from loophooks.engine._module import LoopModule
-from loophooks.engine._profilers import PassThroughProfiler, Profiled, Profiler, action_name
+from loophooks.engine._profilers import PassThroughProfiler, Profiler, profiled
 from loophooks.engine._state import LoopState
 from loophooks.spec import CALLBACK_HOOKS, HOOKS, check_args, check_return
 from loophooks.spec import is_overridden as spec_is_overridden
@@ -95,8 +95,7 @@ class Dispatcher:
         self.datamodule = datamodule
         self.state = state
         self._hooks, self._cb_hooks = HOOKS, CALLBACK_HOOKS
-        self._checked = (check_args, check_return) if checks else None
-        # Trainer(profiler=...): None or pass-through leaves every resolved function as it is (no wrapper)
+        self._checked = (check_args, check_return) if checks else None  # and a profiler, pass-through: no wrapper
         self._profiler = None if profiler is None or isinstance(profiler, PassThroughProfiler) else profiler
         self._mod: dict[str, Optional[_Fn]] = {}
         self._dm: dict[str, Optional[_Fn]] = {}
@@ -127,8 +126,11 @@ class Dispatcher:
                     self._data[name] = ("datamodule", dm_fn)
                 else:
                     self._data[name] = ("module", self._mod[name])
-        if self._profiler is not None:
-            self._profile_module_side()
+        if self._profiler is not None:  # engine/_profilers.py: each resolved function timed under its action name
+            p, m, owners = self._profiler, module, {"module": module, "datamodule": dm}
+            self._mod = {n: profiled(f, "module", m, n, p) for n, f in self._mod.items()}
+            self._dm = {n: profiled(f, "datamodule", dm, n, p) for n, f in self._dm.items()}
+            self._data = {n: (o, profiled(f, o, owners[o], n, p)) for n, (o, f) in self._data.items()}
         self.resolve_callbacks(self.callbacks)
         for step in STEPS:
             self._takes_idx[step] = step_arguments(getattr(module, step, None))
@@ -146,26 +148,11 @@ class Dispatcher:
                     continue
                 fns.append(fn)
             if self._profiler is not None:
-                fns = [self._profiled(fn, "callback", name) for fn in fns]
+                fns = [profiled(fn, "callback", None, name, self._profiler) for fn in fns]
             self._cb[name] = tuple(fns)
         self.active = frozenset(
             name for name in set(self._mod) | set(self._cb) if self._mod.get(name) is not None or self._cb.get(name)
         )
-
-    def _profiled(self, fn: _Fn, target: str, name: str) -> _Fn:
-        assert self._profiler is not None
-        owner = getattr(fn, "__self__", None)
-        if owner is None:
-            owner = self.datamodule if target == "datamodule" else self.module
-        return Profiled(fn, action_name(target, owner, name), self._profiler)
-
-    def _profile_module_side(self) -> None:
-        """Wrap every resolved model and datamodule function in a :class:`Profiled` (profiler set only)."""
-        self._mod = {n: None if f is None else self._profiled(f, "module", n) for n, f in self._mod.items()}
-        self._dm = {n: None if f is None else self._profiled(f, "datamodule", n) for n, f in self._dm.items()}
-        self._data = {
-            n: (owner, None if f is None else self._profiled(f, owner, n)) for n, (owner, f) in self._data.items()
-        }
 
     @staticmethod
     def _resolve_module(module: Any, name: str, override_only: bool) -> Optional[_Fn]:

@@ -38,6 +38,7 @@ __all__ = [
     "PyTorchProfiler",
     "SimpleProfiler",
     "action_name",
+    "profiled",
     "resolve_profiler",
 ]
 
@@ -46,7 +47,7 @@ def _refuse_extra(cls: str, extra: dict[str, Any]) -> None:
     """Lightning constructor arguments this engine does not implement: refused, never ignored."""
     if extra:
         names = ", ".join(sorted(extra))
-        raise ConfigurationError(f"{cls}({names}=...) is not supported: the engine implements dirpath and filename only")
+        raise ConfigurationError(f"{cls}({names}=...) is not supported: the engine's {cls} does not implement it")
 
 
 class Profiler(abc.ABC):
@@ -58,7 +59,8 @@ class Profiler(abc.ABC):
 
     def __init__(self, dirpath: Optional[Union[str, os.PathLike[str]]] = None, filename: Optional[str] = None) -> None:
         if filename is not None and not isinstance(filename, str):
-            raise ConfigurationError(f"{type(self).__name__}(filename=...) must be a str or None; received {filename!r}")
+            cls = type(self).__name__
+            raise ConfigurationError(f"{cls}(filename=...) must be a str or None; received {filename!r}")
         self.dirpath = None if dirpath is None else os.fspath(dirpath)
         self.filename = filename
         self._stage: Optional[str] = None
@@ -209,7 +211,8 @@ class AdvancedProfiler(Profiler):
         parts = []
         for action, prof in self.profiled_actions.items():
             buf = io.StringIO()
-            pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("cumulative").print_stats(self.line_count_restriction)
+            stats = pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("cumulative")
+            stats.print_stats(self.line_count_restriction)
             parts.append(f"Profile stats for: {action}\n{buf.getvalue()}")
         return f"{(self._stage or '').upper()} Profiler Report\n" + "\n".join(parts)
 
@@ -303,6 +306,14 @@ def action_name(target: str, owner: Any, hook: str) -> str:
         return f"[Callback]{getattr(owner, 'state_key', type(owner).__qualname__)}.{hook}"
     kind = "LightningDataModule" if target == "datamodule" else "LightningModule"
     return f"[{kind}]{type(owner).__name__}.{hook}"
+
+
+def profiled(fn: Optional[Callable[..., Any]], target: str, owner: Any, hook: str, profiler: Profiler) -> Any:
+    """``fn`` (None stays None) wrapped to be timed under Lightning's action name; a bound method names its
+    own owner (a callback), else ``owner`` (the model or datamodule) does."""
+    if fn is None:
+        return None
+    return Profiled(fn, action_name(target, getattr(fn, "__self__", None) or owner, hook), profiler)
 
 
 class Profiled:
