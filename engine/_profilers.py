@@ -26,7 +26,7 @@ import pstats
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union, cast
 
 from loophooks.engine._errors import ConfigurationError
 
@@ -58,7 +58,7 @@ class Profiler(abc.ABC):
     """
 
     def __init__(self, dirpath: Optional[Union[str, os.PathLike[str]]] = None, filename: Optional[str] = None) -> None:
-        if filename is not None and not isinstance(filename, str):
+        if not isinstance(cast(object, filename), (str, type(None))):  # callers without a type checker
             cls = type(self).__name__
             raise ConfigurationError(f"{cls}(filename=...) must be a str or None; received {filename!r}")
         self.dirpath = None if dirpath is None else os.fspath(dirpath)
