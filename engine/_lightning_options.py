@@ -157,7 +157,7 @@ def check_barebones(
 
 
 class LightningOptions:
-    """The options above, checked and resolved; :meth:`apply` sets them on the Trainer."""
+    """The options above, checked and resolved (the Trainer sets them; ``debug.apply`` overrides its limits)."""
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
@@ -170,20 +170,6 @@ class LightningOptions:
         self.num_sanity_val_steps: Optional[int] = 0 if barebones else options["num_sanity_val_steps"]
         if self.debug.batches:  # fast_dev_run: no checkpoint files (Lightning suppresses them)
             self.enable_checkpointing = False
-
-    def apply(self, trainer: Trainer) -> None:
-        """Set the options on ``trainer``; after its limits and budgets, which fast_dev_run/overfit_batches override."""
-        o = self.options
-        trainer.fast_dev_run = self.debug.fast_dev_run
-        trainer.overfit_batches = self.debug.overfit_batches
-        trainer.min_epochs = o["min_epochs"]
-        trainer.min_steps = o["min_steps"]
-        trainer.inference_mode = bool(o["inference_mode"])
-        trainer.detect_anomaly = bool(o["detect_anomaly"])
-        trainer.barebones = bool(o["barebones"])
-        trainer.benchmark = set_benchmark(o["benchmark"], o["deterministic"])
-        trainer.reload_dataloaders_every_n_epochs = o["reload_dataloaders_every_n_epochs"]
-        self.debug.apply(trainer)
 
 
 def _default(value: Optional[bool], default: bool) -> bool:

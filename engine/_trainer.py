@@ -35,7 +35,7 @@ from loophooks.engine._options import (
     limit_option,
     trainer_callbacks,
 )
-from loophooks.engine._lightning_options import resolve_lightning_options
+from loophooks.engine._lightning_options import resolve_lightning_options, set_benchmark
 from loophooks.engine._profilers import Profiler, resolve_profiler
 from loophooks.engine._run import run
 from loophooks.engine._strategy import Strategy
@@ -54,17 +54,6 @@ class Trainer(TrainerAPI):
     Checkpoints load with ``torch.load(weights_only=True)``; pass ``weights_only=False`` only for files
     you trust.
     """
-
-    # set by engine/_lightning_options.py's LightningOptions.apply
-    fast_dev_run: Union[int, bool]
-    overfit_batches: Number
-    min_epochs: Optional[int]
-    min_steps: Optional[int]
-    inference_mode: bool
-    detect_anomaly: bool
-    barebones: bool
-    benchmark: Optional[bool]
-    reload_dataloaders_every_n_epochs: int
 
     def __init__(
         self,
@@ -143,9 +132,18 @@ class Trainer(TrainerAPI):
         self._check_hooks: Optional[bool] = None if check_hooks is None else bool(check_hooks)
         # Lightning 1.x's option: raise when training_step's loss is NaN or inf, before backward (one sync per step)
         self.terminate_on_nan = bool(terminate_on_nan)
-        extra.apply(self)  # fast_dev_run, overfit_batches, min_*, torch switches: after the limits they override
+        self.fast_dev_run = extra.debug.fast_dev_run
+        self.overfit_batches = extra.debug.overfit_batches
+        self.min_epochs = min_epochs
+        self.min_steps = min_steps
+        self.inference_mode = bool(inference_mode)
+        self.detect_anomaly = bool(detect_anomaly)
+        self.barebones = bool(barebones)
         # Trainer(profiler=...), engine/_profilers.py: a pass-through profiler when None (no hook is wrapped then)
         self.profiler: Profiler = resolve_profiler(profiler)
+        self.benchmark = set_benchmark(benchmark, deterministic)
+        self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
+        extra.debug.apply(self)  # fast_dev_run/overfit_batches override the limits set above
         self.num_nodes = num_nodes
         self.use_distributed_sampler = use_distributed_sampler
         self.allow_zero_length_dataloader_with_multiple_devices = allow_zero_length_dataloader_with_multiple_devices
@@ -188,6 +186,14 @@ class Trainer(TrainerAPI):
     def received_sigterm(self) -> bool:
         """Whether the process received SIGTERM during the current (or last) run (Lightning's property)."""
         return self._signals.received_sigterm
+
+    @property
+    def current_epoch(self) -> int:
+        return self.state.epoch
+
+    @property
+    def global_step(self) -> int:
+        return self.state.global_step
 
     @property
     def lightning_module(self) -> Any:

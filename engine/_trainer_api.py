@@ -26,7 +26,7 @@ def _as_given(loaders: Optional[list[Any]]) -> Any:
 
 
 class TrainerAPI:
-    """The state's counters and flags (``current_epoch``, ``global_step``, ``training``, ``should_stop``, ...),
+    """The state's counters and flags (``training``, ``validating``, ``should_stop``, ...),
     ``train_dataloader``, ``val_dataloaders``, ``test_dataloaders``, ``predict_dataloaders``,
     ``checkpoint_callbacks`` and ``print``, as Lightning 2.6 defines them."""
 
@@ -43,14 +43,6 @@ class TrainerAPI:
         def local_rank(self) -> int: ...
 
     # --- the loop state's counters and flags, under Lightning's names ---------------------------------
-    @property
-    def current_epoch(self) -> int:
-        return self.state.epoch
-
-    @property
-    def global_step(self) -> int:
-        return self.state.global_step
-
     @property
     def training(self) -> bool:
         return self.state.stage == "train"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 import warnings
 from datetime import timedelta
@@ -29,6 +28,8 @@ import torch
 from loophooks.engine._checkpoint import link_checkpoint_file, remove_stale_temporaries
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine.callbacks._base import Checkpoint
+from loophooks.engine.callbacks._checkpoint_files import CheckpointFiles
+from loophooks.engine.callbacks._checkpoint_options import check_checkpoint_options
 from loophooks.engine.callbacks._info import info
 
 if TYPE_CHECKING:
@@ -36,26 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ModelCheckpoint"]
 
-_PLACEHOLDER = re.compile(r"(\{.*?)[:\}]")
-
-
-def _count(owner: str, name: str, value: Any, low: int, *, none_ok: bool = True) -> None:
-    if value is None and none_ok:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigurationError(f"{owner}({name}=...) must be {'None or ' if none_ok else ''}an int >= {low}; "
-                                 f"received {value!r}")
-
-
-def _flag(owner: str, name: str, value: Any, *, none_ok: bool = False) -> None:
-    if value is None and none_ok:
-        return
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"{owner}({name}=...) must be {'None, ' if none_ok else ''}True or False; "
-                                 f"received {value!r}")
-
-
-class ModelCheckpoint(Checkpoint):
+class ModelCheckpoint(Checkpoint, CheckpointFiles):
     """Save checkpoints during fit, keeping the best ``save_top_k`` by ``monitor`` (Lightning's options).
 
     ``filename`` may hold ``{epoch}``, ``{step}`` and any logged metric, with a
@@ -66,12 +48,6 @@ class ModelCheckpoint(Checkpoint):
     (one of the three). A monitored key that is never logged is an error naming
     the key and the keys that were logged.
     """
-
-    CHECKPOINT_JOIN_CHAR = "-"
-    CHECKPOINT_EQUALS_CHAR = "="
-    CHECKPOINT_NAME_LAST = "last"
-    FILE_EXTENSION = ".ckpt"
-    STARTING_VERSION = 1
 
     def __init__(
         self,
@@ -91,45 +67,13 @@ class ModelCheckpoint(Checkpoint):
         save_on_train_epoch_end: Optional[bool] = None,
         enable_version_counter: bool = True,
     ) -> None:
-        owner = "ModelCheckpoint"
-        if monitor is not None and not isinstance(monitor, str):
-            raise ConfigurationError(f"{owner}(monitor=...) must be None or a metric name; received {monitor!r}")
-        if filename is not None and not isinstance(filename, str):
-            raise ConfigurationError(f"{owner}(filename=...) must be None or a str; received {filename!r}")
-        if mode not in ("min", "max"):
-            raise ConfigurationError(f"{owner}(mode=...) must be 'min' or 'max'; received {mode!r}")
-        if save_last not in (None, True, False, "link") or isinstance(save_last, (int, float)) and not isinstance(
-            save_last, bool
-        ):
-            raise ConfigurationError(f"{owner}(save_last=...) must be None, True, False or 'link'; received {save_last!r}")
-        _count(owner, "save_top_k", save_top_k, -1, none_ok=False)
-        _count(owner, "every_n_train_steps", every_n_train_steps, 0)
-        _count(owner, "every_n_epochs", every_n_epochs, 0)
-        for name, value in (("verbose", verbose), ("save_on_exception", save_on_exception),
-                            ("save_weights_only", save_weights_only), ("auto_insert_metric_name", auto_insert_metric_name),
-                            ("enable_version_counter", enable_version_counter)):
-            _flag(owner, name, value)
-        _flag(owner, "save_on_train_epoch_end", save_on_train_epoch_end, none_ok=True)
-        if train_time_interval is not None and (
-            not isinstance(train_time_interval, timedelta) or train_time_interval.total_seconds() <= 0
-        ):
-            raise ConfigurationError(
-                f"{owner}(train_time_interval=...) must be None or a positive datetime.timedelta; "
-                f"received {train_time_interval!r}"
-            )
-        if every_n_train_steps is None and every_n_epochs is None and train_time_interval is None:
-            every_n_epochs, every_n_train_steps = 1, 0
-        triggers = (every_n_train_steps or 0) >= 1, (every_n_epochs or 0) >= 1, train_time_interval is not None
-        if sum(triggers) > 1:
-            raise ConfigurationError(
-                f"{owner}: every_n_train_steps={every_n_train_steps}, every_n_epochs={every_n_epochs} and "
-                f"train_time_interval={train_time_interval} are mutually exclusive; set one"
-            )
-        if monitor is None and save_top_k not in (-1, 0, 1):
-            raise ConfigurationError(
-                f"{owner}(save_top_k={save_top_k}, monitor=None): keeping the best {save_top_k} needs a monitor "
-                "to rank them; set monitor=... or save_top_k to -1 (all), 0 (none) or 1 (the latest)"
-            )
+        every_n_epochs, every_n_train_steps = check_checkpoint_options(  # engine/callbacks/_checkpoint_options.py
+            monitor=monitor, filename=filename, mode=mode, save_last=save_last, save_top_k=save_top_k,
+            every_n_train_steps=every_n_train_steps, every_n_epochs=every_n_epochs,
+            train_time_interval=train_time_interval, verbose=verbose, save_on_exception=save_on_exception,
+            save_weights_only=save_weights_only, auto_insert_metric_name=auto_insert_metric_name,
+            enable_version_counter=enable_version_counter, save_on_train_epoch_end=save_on_train_epoch_end,
+        )
         self.monitor = monitor
         self.verbose = verbose
         self.save_last = save_last
@@ -177,20 +121,6 @@ class ModelCheckpoint(Checkpoint):
     def every_n_epochs(self) -> Optional[int]:
         return self._every_n_epochs
 
-    def format_checkpoint_name(
-        self,
-        metrics: dict[str, Any],
-        filename: Optional[str] = None,
-        ver: Optional[int] = None,
-        prefix: Optional[str] = None,
-    ) -> str:
-        """The path a checkpoint with these ``metrics`` gets (``ver`` adds ``-v<ver>``)."""
-        name = self._format_name(filename or self.filename, dict(metrics), prefix)
-        if ver is not None:
-            name = self.CHECKPOINT_JOIN_CHAR.join((name, f"v{ver}"))
-        name += self.FILE_EXTENSION
-        return os.path.join(self.dirpath, name) if self.dirpath else name
-
     def check_monitor_top_k(self, trainer: Trainer, current: Optional[torch.Tensor] = None) -> bool:
         """Whether a checkpoint scoring ``current`` belongs in the top ``save_top_k``."""
         if current is None:
@@ -200,25 +130,6 @@ class ModelCheckpoint(Checkpoint):
         better = torch.lt if self.mode == "min" else torch.gt
         decision = bool(better(current, self.best_k_models[self.kth_best_model_path]))
         return trainer.strategy.reduce_boolean_decision(decision)
-
-    def file_exists(self, filepath: Union[str, os.PathLike[str]], trainer: Trainer) -> bool:
-        """Whether ``filepath`` exists on global rank 0 (every process gets rank 0's answer)."""
-        local = os.path.exists(filepath) if trainer.is_global_zero else False
-        return trainer.strategy.reduce_boolean_decision(local, all=False)
-
-    def to_yaml(self, filepath: Optional[Union[str, os.PathLike[str]]] = None) -> None:
-        """Write ``best_k_models`` (path: score) as YAML, by default to ``dirpath/best_k_models.yaml``.
-
-        Written without a YAML library (not a dependency): each path is a quoted key,
-        each score a YAML float.
-        """
-        if filepath is None:
-            if not self.dirpath:
-                raise ConfigurationError("ModelCheckpoint.to_yaml(): no filepath given and no dirpath set yet")
-            filepath = os.path.join(self.dirpath, "best_k_models.yaml")
-        lines = [f"{_yaml_string(path)}: {_yaml_float(float(score))}" for path, score in sorted(self.best_k_models.items())]
-        with open(filepath, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n" if lines else "{}\n")
 
     # --- hooks -----------------------------------------------------------------------------------------
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
@@ -368,18 +279,6 @@ class ModelCheckpoint(Checkpoint):
             self._save_last(trainer, candidates)
 
     # --- what and where --------------------------------------------------------------------------------
-    def _resolve_dirpath(self, trainer: Trainer) -> str:
-        if self.dirpath is not None:
-            return self.dirpath
-        loggers = list(getattr(trainer, "loggers", None) or [])
-        if loggers:  # Lightning's rule: the first logger's folder, then its name and version
-            first = loggers[0]
-            save_dir = getattr(first, "save_dir", None) or trainer.default_root_dir
-            version = getattr(first, "version", None)
-            version = version if isinstance(version, str) else f"version_{version}"
-            return os.path.join(save_dir, str(getattr(first, "name", "")), version, "checkpoints")
-        return os.path.join(trainer.default_root_dir, "checkpoints")
-
     def _monitor_candidates(self, trainer: Trainer) -> dict[str, torch.Tensor]:
         candidates = {k: v.detach().clone() if isinstance(v, torch.Tensor) else v
                       for k, v in trainer.callback_metrics.items()}
@@ -387,33 +286,6 @@ class ModelCheckpoint(Checkpoint):
         candidates["epoch"] = epoch.int() if isinstance(epoch, torch.Tensor) else torch.tensor(trainer.current_epoch)
         candidates["step"] = step.int() if isinstance(step, torch.Tensor) else torch.tensor(trainer.global_step)
         return candidates
-
-    def _format_name(self, filename: Optional[str], metrics: dict[str, Any], prefix: Optional[str]) -> str:
-        if not filename:
-            filename = "{epoch}" + self.CHECKPOINT_JOIN_CHAR + "{step}"
-        # longest names first, so "{val_loss}" is not rewritten through "{val}"
-        for group in sorted(_PLACEHOLDER.findall(filename), key=len, reverse=True):
-            name = group[1:]
-            if self.auto_insert_metric_name:
-                filename = filename.replace(group, name + self.CHECKPOINT_EQUALS_CHAR + "{" + name)
-            # index the mapping, so names with '/' or '.' format as keys, not attributes
-            filename = filename.replace(group, f"{{0[{name}]")
-            if name not in metrics:
-                metrics[name] = torch.tensor(0)
-        filename = filename.format(metrics)
-        if prefix is not None:
-            filename = self.CHECKPOINT_JOIN_CHAR.join([prefix, filename])
-        return filename
-
-    def _versioned(self, trainer: Trainer, candidates: dict[str, Any], prefix: Optional[str], mine: str) -> str:
-        """The name for a new file; ``-v1``, ``-v2``... while the name is taken by a file that is not ``mine``."""
-        filepath = self.format_checkpoint_name(candidates, prefix)
-        if self._enable_version_counter:
-            version = self.STARTING_VERSION
-            while filepath != mine and self.file_exists(filepath, trainer):
-                filepath = self.format_checkpoint_name(candidates, prefix, ver=version)
-                version += 1
-        return filepath
 
     # --- decide, write, prune ----------------------------------------------------------------------------
     def _save_topk(self, trainer: Trainer, candidates: dict[str, torch.Tensor]) -> None:
@@ -492,109 +364,3 @@ class ModelCheckpoint(Checkpoint):
             self._save_checkpoint(trainer, filepath)
         if previous and self._should_remove(trainer, previous, filepath):
             self._remove(trainer, previous)
-
-    def _last_name(self, trainer: Trainer, candidates: dict[str, torch.Tensor]) -> str:
-        filepath = self.format_checkpoint_name(candidates, self.CHECKPOINT_NAME_LAST)
-        if self._enable_version_counter:
-            version = self.STARTING_VERSION
-            while self.file_exists(filepath, trainer) and filepath != self.last_model_path:
-                filepath = self.format_checkpoint_name(candidates, self.CHECKPOINT_NAME_LAST, ver=version)
-                version += 1
-        return filepath
-
-    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
-        trainer.save_checkpoint(filepath, self.save_weights_only)
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        if trainer.is_global_zero:
-            for logger in list(getattr(trainer, "loggers", None) or []):
-                after = getattr(logger, "after_save_checkpoint", None)
-                if after is not None:
-                    after(self)
-
-    def _should_remove(self, trainer: Trainer, previous: str, current: str) -> bool:
-        """Never the file just written, the file this fit resumed from, or a file outside ``dirpath``."""
-        if previous == current:
-            return False
-        old = os.path.abspath(previous)
-        if trainer.ckpt_path is not None and old == os.path.abspath(trainer.ckpt_path):
-            return False
-        assert self.dirpath is not None
-        return os.path.commonpath([os.path.abspath(self.dirpath), old]) == os.path.abspath(self.dirpath) and (
-            old != os.path.abspath(self.dirpath)
-        )
-
-    def _remove(self, trainer: Trainer, filepath: str) -> None:
-        # Pruned only when the hook's saves are all done: last.ckpt may be a link to this very file
-        # (save_last="link"), and the link moves to the new file after the top-k save.
-        self._to_prune.append(filepath)
-
-    def _prune(self, trainer: Trainer) -> None:
-        doomed, self._to_prune = self._to_prune, []
-        if not trainer.is_global_zero:  # only global rank 0 writes (and removes) checkpoint files
-            return
-        keep = {os.path.abspath(p) for p in (self.best_k_models.keys() | {self.best_model_path, self.last_model_path})
-                if p}
-        for filepath in doomed:
-            if os.path.abspath(filepath) in keep:
-                continue
-            try:
-                os.remove(filepath)
-            except FileNotFoundError:
-                pass
-
-
-def _yaml_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
-def _yaml_float(value: float) -> str:
-    if math.isnan(value):
-        return ".nan"
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"
-    return repr(value)
-
-
-def find_last_checkpoint(trainer: Trainer, fn: str) -> Optional[str]:
-    """What ``ckpt_path="last"`` names: the newest ``last*.ckpt`` on disk (Lightning's rule).
-
-    Looks in every checkpoint callback's folder (resolved as its ``setup`` would)
-    and at every on-exception checkpoint, so a new process finds the files an
-    earlier run left. None, with Lightning's warning, when there is none yet: a
-    script may say ``"last"`` before its first run.
-    """
-    from loophooks.engine.callbacks._on_exception_checkpoint import OnExceptionCheckpoint
-
-    candidates: set[str] = set()
-    for cb in trainer.callbacks:
-        if isinstance(cb, ModelCheckpoint):
-            folder = cb._resolve_dirpath(trainer)
-            try:
-                names = os.listdir(folder)
-            except OSError:
-                continue
-            candidates.update(
-                os.path.normpath(os.path.join(folder, n)) for n in names
-                if n.endswith(ModelCheckpoint.FILE_EXTENSION) and _LAST.match(n[: -len(ModelCheckpoint.FILE_EXTENSION)])
-            )
-        elif isinstance(cb, OnExceptionCheckpoint):
-            candidates.add(cb.ckpt_path)
-    stamped: dict[str, float] = {}
-    for path in candidates:
-        try:
-            stamped[path] = os.path.getmtime(path)
-        except OSError:
-            continue
-    if not stamped:
-        warnings.warn(
-            f'.{fn}(ckpt_path="last") is set, but there is no last checkpoint available. No checkpoint will be '
-            "loaded. HINT: set ModelCheckpoint(..., save_last=True).",
-            stacklevel=3,
-        )
-        return None
-    return max(stamped, key=lambda p: stamped[p])
-
-
-_LAST = re.compile(rf"^{ModelCheckpoint.CHECKPOINT_NAME_LAST}(-(\d+))?")
