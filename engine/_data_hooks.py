@@ -19,6 +19,7 @@ from loophooks.engine._dispatch import is_overridden
 from loophooks.engine._errors import ConfigurationError, HookValueError, add_note
 from loophooks.engine._seed import install_worker_seeding
 from loophooks.spec._transfer import move_data_to_device
+from loophooks.spec._hook_names import HookName
 
 if TYPE_CHECKING:
     from loophooks.engine._dispatch import Dispatcher
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DataConnector", "datamodule_in_place"]
 
-_TRANSFER_HOOKS = (
+_TRANSFER_HOOKS: tuple[tuple[HookName, bool], ...] = (
     ("on_before_batch_transfer", True),
     ("transfer_batch_to_device", False),
     ("on_after_batch_transfer", True),
@@ -73,7 +74,7 @@ class DataConnector:
             raise RuntimeError("the Trainer has no model yet: call fit, validate, test or predict first")
         return d
 
-    def request(self, source: str) -> Any:
+    def request(self, source: HookName) -> Any:
         """The loaders for ``source`` (e.g. ``"train_dataloader"``), this process's share; None when nobody gives any."""
         given = self.given.get(source)
         if given is not None:
@@ -102,7 +103,7 @@ class DataConnector:
             allow_zero_length=self.allow_zero_length,
         )
 
-    def has_source(self, source: str) -> bool:
+    def has_source(self, source: HookName) -> bool:
         """Whether loaders for ``source`` would come from somewhere (without asking for them)."""
         if self.given.get(source) is not None:
             return True

@@ -37,6 +37,7 @@ from loophooks.engine._profilers import PassThroughProfiler, Profiler, profiled
 from loophooks.engine._state import LoopState
 from loophooks.spec import CALLBACK_HOOKS, HOOKS, check_args, check_return
 from loophooks.spec import is_overridden as spec_is_overridden
+from loophooks.spec._hook_names import HookName
 
 if TYPE_CHECKING:
     from loophooks.spec import Hook
@@ -171,11 +172,11 @@ class Dispatcher:
         return MethodType(default, module)
 
     # --- queries -------------------------------------------------------------------------------------
-    def has(self, name: str) -> bool:
+    def has(self, name: HookName) -> bool:
         """Whether the model answers ``name`` (overridden, or a default that does something)."""
         return self._mod.get(name) is not None
 
-    def is_default(self, name: str, identity: bool) -> bool:
+    def is_default(self, name: HookName, identity: bool) -> bool:
         """Whether the model's ``name`` is missing, or the default that hands its first argument back
         unchanged (``identity``): the loop may then skip the call, which changes nothing."""
         fn = self._mod.get(name)
@@ -183,7 +184,7 @@ class Dispatcher:
             return True
         return identity and getattr(fn, "__func__", None) is _default(name)
 
-    def is_builtin_default(self, name: str) -> bool:
+    def is_builtin_default(self, name: HookName) -> bool:
         """Whether the model's ``name`` resolved to :class:`LoopModule`'s default (or to nothing)."""
         fn = self._mod.get(name)
         return fn is None or getattr(fn, "__func__", None) is _default(name)
@@ -193,13 +194,13 @@ class Dispatcher:
         """Whether this run calls hooks without the spec's checks."""
         return self._checked is None
 
-    def overridden(self, name: str) -> bool:
+    def overridden(self, name: HookName) -> bool:
         return is_overridden(self.module, name)
 
-    def data_owner(self, name: str) -> str:
+    def data_owner(self, name: HookName) -> str:
         return self._data[name][0]
 
-    def callbacks_with(self, name: str) -> tuple[_Fn, ...]:
+    def callbacks_with(self, name: HookName) -> tuple[_Fn, ...]:
         return self._cb[name]
 
     # --- calling conventions of the step methods (resolved once per run) ----------------------------
@@ -230,7 +231,7 @@ class Dispatcher:
                 )
 
     # --- calls ---------------------------------------------------------------------------------------
-    def module_hook(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def module_hook(self, name: HookName, *args: Any, **kwargs: Any) -> Any:
         """Call the model's ``name`` (or its default); returns what it returns."""
         fn = self._mod[name]
         if fn is None:
@@ -248,7 +249,7 @@ class Dispatcher:
         finally:
             state.hook = prev
 
-    def callback_hooks(self, name: str, *args: Any, monitoring: Optional[bool] = None) -> None:
+    def callback_hooks(self, name: HookName, *args: Any, monitoring: Optional[bool] = None) -> None:
         """Call ``name`` on every callback that has it, in list order.
 
         ``monitoring`` picks a subset for ``on_train_epoch_end``: False for ordinary
@@ -276,7 +277,7 @@ class Dispatcher:
         finally:
             state.hook = prev
 
-    def call_callback(self, name: str, fn: _Fn, *args: Any) -> Any:
+    def call_callback(self, name: HookName, fn: _Fn, *args: Any) -> Any:
         """Call one callback's ``name`` (``fn``, from :meth:`callbacks_with`), checked like the others."""
         return self._call_other(name, fn, "callback", (self.trainer, self.module, *args))
 
@@ -302,7 +303,7 @@ class Dispatcher:
             if state and fn is not None and callable(fn):
                 self._call_other("load_state_dict", fn, "callback", (copy.deepcopy(state),))
 
-    def hook(self, name: str, *args: Any) -> Any:
+    def hook(self, name: HookName, *args: Any) -> Any:
         """Callbacks first, then the model; returns the model's result."""
         if self._cb[name]:
             self.callback_hooks(name, *args)
@@ -323,7 +324,7 @@ class Dispatcher:
         finally:
             state.hook = prev
 
-    def data_hook(self, name: str, *args: Any) -> Any:
+    def data_hook(self, name: HookName, *args: Any) -> Any:
         """A data hook, answered by the datamodule when it overrides it, else by the model."""
         owner, fn = self._data[name]
         if owner == "module":
@@ -343,7 +344,7 @@ class Dispatcher:
         assert fn is not None
         return self._call_other(name, fn, "datamodule", args)
 
-    def datamodule_hook(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def datamodule_hook(self, name: HookName, *args: Any, **kwargs: Any) -> Any:
         fn = self._dm.get(name)
         if fn is None:
             dm = self.datamodule

@@ -24,6 +24,7 @@ from typing_extensions import final
 
 from loophooks.engine._data import BatchIterator, as_loader_list, loader_length, num_batches
 from loophooks.engine._lightning_options import grad_context
+from loophooks.spec._hook_names import HookName, hook_name
 
 if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
@@ -54,9 +55,13 @@ class EvalLoop:
         self.loaders: list[Any] | None = None
         self.max_batches: list[Number] = []
         self.seen: dict[int, int] = {}  # batches logged per loader, the loggers' step (kept across a fit's runs)
-        self._step = f"{kind}_step"
-        self._batch_start = f"on_{kind}_batch_start"
-        self._batch_end = f"on_{kind}_batch_end"
+        # the stage's hook names, checked against the table once (spec/_hook_names.py)
+        self._step = hook_name(f"{kind}_step")
+        self._batch_start = hook_name(f"on_{kind}_batch_start")
+        self._batch_end = hook_name(f"on_{kind}_batch_end")
+        self._model_eval, self._model_train = hook_name(f"on_{kind}_model_eval"), hook_name(f"on_{kind}_model_train")
+        self._start, self._end = hook_name(f"on_{kind}_start"), hook_name(f"on_{kind}_end")
+        self._epoch_start, self._epoch_end = hook_name(f"on_{kind}_epoch_start"), hook_name(f"on_{kind}_epoch_end")
 
     @property
     def limit(self) -> Number:
@@ -70,7 +75,7 @@ class EvalLoop:
             return
         if self.limit == 0 or not ctx.dispatcher().has(self._step):
             return
-        source = "val_dataloader" if self.kind == "validation" else "test_dataloader"
+        source: HookName = "val_dataloader" if self.kind == "validation" else "test_dataloader"
         loaders = as_loader_list(ctx.data.request(source), source)
         self.loaders = loaders
         self.seen = {}
@@ -90,7 +95,6 @@ class EvalLoop:
         state = ctx.state
         strategy = ctx.strategy
         transfer = ctx.data.transfer
-        kind = self.kind
         self.setup_data()
         loaders = self.loaders or []
         max_batches = self.max_batches
@@ -105,9 +109,9 @@ class EvalLoop:
         step = d.module_hook
         modes = capture_modes(strategy.module)
         metrics = ctx.metrics
-        d.module_hook(f"on_{kind}_model_eval")
-        d.hook(f"on_{kind}_start")
-        d.hook(f"on_{kind}_epoch_start")
+        d.module_hook(self._model_eval)
+        d.hook(self._start)
+        d.hook(self._epoch_start)
         outputs: list[dict[str, torch.Tensor]] = []
         for dl_idx, (loader, limit) in enumerate(zip(loaders, max_batches)):
             state.dataloader_idx = dl_idx
@@ -133,7 +137,7 @@ class EvalLoop:
             outputs.append(metrics.update_eval_epoch_metrics())
         metrics.epoch_end_reached()
         metrics.evaluation_epoch_end()  # values logged from here on belong to no loader
-        d.hook(f"on_{kind}_epoch_end")
+        d.hook(self._epoch_end)
         metrics.on_epoch_end()
         epoch_end = metrics.update_eval_epoch_metrics()
         every: dict[str, torch.Tensor] = {}
@@ -143,10 +147,10 @@ class EvalLoop:
             out.update(epoch_end)
         every.update(epoch_end)
         metrics.log_eval_end_metrics(every)
-        d.hook(f"on_{kind}_end")
+        d.hook(self._end)
         metrics.reset_results()
-        if d.overridden(f"on_{kind}_model_train"):
-            d.module_hook(f"on_{kind}_model_train")
+        if d.overridden(self._model_train):
+            d.module_hook(self._model_train)
         else:
             restore_modes(modes)
         state.eval_batch_idx = -1

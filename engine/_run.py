@@ -44,6 +44,7 @@ from loophooks.engine._predict_loop import PredictLoop
 from loophooks.engine._signals import sigint_ignored
 from loophooks.engine._strategy import Strategy
 from loophooks.spec import Stage
+from loophooks.spec._hook_names import HookName
 
 if TYPE_CHECKING:
     from loophooks.engine._trainer import Trainer
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["run"]
 
 _FIRST_STAGE: dict[Stage, Any] = {"fit": "train", "validate": "validate", "test": "test", "predict": "predict"}
-_STEP_OF: dict[Stage, str] = {"validate": "validation_step", "test": "test_step", "predict": "predict_step"}
+_STEP_OF: dict[Stage, HookName] = {"validate": "validation_step", "test": "test_step", "predict": "predict_step"}
 
 
 def run(
@@ -216,11 +217,12 @@ def _verify_loop_configuration(trainer: Trainer, fn: Stage, d: Dispatcher) -> No
     if step is not None and not d.has(step):
         raise ConfigurationError(f"{fn}: {model} has no {step}")
     if step is not None:
-        source, limit = {
+        sources: dict[str, tuple[HookName, Any]] = {
             "validate": ("val_dataloader", trainer.limit_val_batches),
             "test": ("test_dataloader", trainer.limit_test_batches),
             "predict": ("predict_dataloader", trainer.limit_predict_batches),
-        }[fn]
+        }
+        source, limit = sources[fn]
         # Lightning raises too (after setup); without a loader the run would return empty results silently.
         if limit and not trainer._ctx.data.has_source(source):
             raise ConfigurationError(
