@@ -128,8 +128,8 @@ class Dispatcher:
                 else:
                     self._data[name] = ("module", self._mod[name])
         if self._profiler is not None:  # engine/_profilers.py: each resolved function timed under its action name
-            p, m, owners = self._profiler, module, {"module": module, "datamodule": dm}
-            self._mod = {n: profiled(f, "module", m, n, p) for n, f in self._mod.items()}
+            p, owners = self._profiler, {"module": module, "datamodule": dm}
+            self._mod = {n: profiled(f, "module", module, n, p) for n, f in self._mod.items()}
             self._dm = {n: profiled(f, "datamodule", dm, n, p) for n, f in self._dm.items()}
             self._data = {n: (o, profiled(f, o, owners[o], n, p)) for n, (o, f) in self._data.items()}
         self.resolve_callbacks(self.callbacks)
@@ -148,9 +148,8 @@ class Dispatcher:
                 if name not in ("state_dict",) and does_nothing(fn):
                     continue
                 fns.append(fn)
-            if self._profiler is not None:
-                fns = [profiled(fn, "callback", None, name, self._profiler) for fn in fns]
-            self._cb[name] = tuple(fns)
+            self._cb[name] = tuple(fns if self._profiler is None else [
+                profiled(fn, "callback", None, name, self._profiler) for fn in fns])
         self.active = frozenset(
             name for name in set(self._mod) | set(self._cb) if self._mod.get(name) is not None or self._cb.get(name)
         )
