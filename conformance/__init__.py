@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from loophooks.conformance._adapter import CAPABILITIES, Adapter, TrainerSettings
-    from loophooks.conformance._catalogue import COMBINED, CORE_CAPABILITIES, DEVICES, FEATURES, Case, Feature, catalogue, needs
+    from loophooks.conformance._catalogue import (
+        COMBINED,
+        CORE_CAPABILITIES,
+        DEVICES,
+        FEATURES,
+        Case,
+        Feature,
+        catalogue,
+        needs,
+    )
     from loophooks.conformance._deviations import Deviation, Deviations, Level, load_deviations
     from loophooks.conformance._normalize import dump_trace, load_trace, normalize
     from loophooks.conformance._recorder import Recorder

@@ -64,7 +64,9 @@ FEATURES: Final[tuple[Feature, ...]] = (
     _f("val-check-fraction", "validation at half an epoch", train_batches=4, val_check_interval=0.5),
     _f("max-steps", "max_steps ends training in the middle of an epoch", max_epochs=2, train_batches=4, max_steps=3),
     _f("lr-step", "a learning-rate scheduler stepped every optimizer step", lr_scheduler="step"),
-    _f("lr-epoch", "a learning-rate scheduler stepped every epoch", max_epochs=2, train_batches=2, lr_scheduler="epoch"),
+    _f(
+        "lr-epoch", "a learning-rate scheduler stepped every epoch", max_epochs=2, train_batches=2, lr_scheduler="epoch"
+    ),
     _f("clip-norm", "gradient clipping by norm", gradient_clip_val=1.0, gradient_clip_algorithm="norm"),
     _f("clip-value", "gradient clipping by value", gradient_clip_val=0.5, gradient_clip_algorithm="value"),
     _f("manual", "manual optimization", manual_optimization=True),

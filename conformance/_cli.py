@@ -80,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         " cases as unsupported where there is none",
     )
     check.add_argument(
-        "--show-warnings", action="store_true", help="show the warnings the trainer under test raises (hidden by default)"
+        "--show-warnings",
+        action="store_true",
+        help="show the warnings the trainer under test raises (hidden by default)",
     )
     check.add_argument("--level", choices=("strict", "core"), default="strict", help="what to compare (default strict)")
     check.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the report as JSON")
@@ -103,7 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--deviations", type=Path, default=None, metavar="PATH", help="declared deviations (JSON, or TOML)"
     )
-    check.add_argument("-k", dest="pattern", default=None, metavar="PATTERN", help="only case ids containing/globbing PATTERN")
+    check.add_argument(
+        "-k", dest="pattern", default=None, metavar="PATTERN", help="only case ids containing/globbing PATTERN"
+    )
 
     init = commands.add_parser(
         "init-adapter",
@@ -114,7 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--dir", type=Path, default=Path("."), help="where to create it (default: here)")
 
     spec = commands.add_parser("spec", help="print the hook table of the spec")
-    spec.add_argument("--group", default=None, help="only hooks of this group (model, data, checkpoint, step, optimization)")
+    spec.add_argument(
+        "--group", default=None, help="only hooks of this group (model, data, checkpoint, step, optimization)"
+    )
     commands.add_parser("cases", help="list the cases of the catalogue and what each needs")
     return parser
 
@@ -206,7 +212,12 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
             warnings.simplefilter("ignore")
         try:
             report = check(
-                adapter, devices=devices, level=args.level, deviations=deviations, pattern=args.pattern, observe=collector
+                adapter,
+                devices=devices,
+                level=args.level,
+                deviations=deviations,
+                pattern=args.pattern,
+                observe=collector,
             )
         except Exception:  # the suite's own failure, not the trainer's: never "did not conform"
             import traceback

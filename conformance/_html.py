@@ -101,7 +101,9 @@ def _label(kind: str, call: Call, counts: dict[str, int]) -> str:
         return text
     if kind == "checkpoint":
         return "checkpoint load" if "load" in call.hook else "checkpoint save"
-    return {"sanity": "sanity check", "validation": "validation run", "test": "test run", "predict": "predict run"}[kind]
+    return {"sanity": "sanity check", "validation": "validation run", "test": "test run", "predict": "predict run"}[
+        kind
+    ]
 
 
 def bands(calls: Sequence[Call]) -> Band:
@@ -212,7 +214,7 @@ def _case_section(trace: CaseTrace) -> str:
     parts = [
         f'<section class="case" id="case-{slug}" data-case="{_e(result.id)}" data-outcome="{_e(result.outcome)}">',
         f'<h3><span class="badge {_e(result.outcome)}">{_e(result.outcome)}</span> {_e(result.id)}'
-        f'{" <span class=req>required</span>" if result.required else ""}</h3>',
+        f"{' <span class=req>required</span>' if result.required else ''}</h3>",
         f"<p class=summary>{_e(trace.case.summary)}</p>",
         f'<p class="where">{_e(where)}</p>',
         f"<pre class=problems>{_e(problems)}</pre>",
@@ -233,9 +235,7 @@ def _matrix(report: Report) -> str:
     for r in report.results:
         cells = "".join(f'<td class="o {o}">{"&#9679;" if r.outcome == o else ""}</td>' for o in OUTCOMES)
         note = (r.message.splitlines() or [""])[0]
-        link = (
-            f'<a href="#case-{_slug(r.id)}">{_e(r.id)}</a>' if r.outcome in ("failed", "deviation") else _e(r.id)
-        )
+        link = f'<a href="#case-{_slug(r.id)}">{_e(r.id)}</a>' if r.outcome in ("failed", "deviation") else _e(r.id)
         rows.append(
             f'<tr class="row" data-case="{_e(r.id)}" data-outcome="{r.outcome}" data-required="{str(r.required).lower()}">'
             f'<td class="id">{link}</td><td class="req">{"*" if r.required else ""}</td>{cells}'

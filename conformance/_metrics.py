@@ -103,7 +103,9 @@ def expected_metrics(s: MetricScenario) -> dict[str, Any]:
         snapshots.append(("on_validation_end", epoch, dict(published)))
         # on_train_epoch_end (callbacks first): the training epoch values
         epoch_mean = _weighted_mean(train)
-        published.update({"t": epoch_mean, "t_epoch": epoch_mean, "t_sum": float(sum(indices)), "t_max": float(max(indices))})
+        published.update(
+            {"t": epoch_mean, "t_epoch": epoch_mean, "t_sum": float(sum(indices)), "t_max": float(max(indices))}
+        )
         snapshots.append(("on_train_epoch_end", epoch, dict(published)))
         published["te"] = float(epoch)  # the module's on_train_epoch_end logs it after the callback ran
     return {"returns": None, "snapshots": snapshots}
@@ -139,12 +141,14 @@ def _module(base: type[Any], s: MetricScenario) -> Any:
             return torch.optim.SGD(self.parameters(), lr=0.01)
 
     if multi:
+
         def validation_step(self: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
             self.log("v", batch[0].mean())
 
         def test_step(self: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
             self.log("x", batch[0].mean())
     else:
+
         def validation_step(self: Any, batch: Any, batch_idx: int) -> None:  # type: ignore[misc]
             self.log("v", batch[0].mean())
 
@@ -183,7 +187,9 @@ def run_metric_scenario(adapter: Any, s: MetricScenario, root_dir: str) -> dict[
     loaders = {"train": loader(_train_values(s), TRAIN_BATCH), "val": evals, "test": evals}
     if s.eval_loaders == 1:
         loaders["val"] = loaders["test"] = evals[0]
-    result = adapter.run(s.fn, model, settings=settings, callbacks=[_snapshotter(adapter.callback_base, seen)], dataloaders=loaders)
+    result = adapter.run(
+        s.fn, model, settings=settings, callbacks=[_snapshotter(adapter.callback_base, seen)], dataloaders=loaders
+    )
     returns = None
     if s.fn in ("validate", "test"):
         returns = [{k: float(v) for k, v in d.items()} for d in result]

@@ -187,7 +187,5 @@ def load_trace(text: str) -> list[Call]:
         args = raw.get("args", {})
         if not isinstance(args, dict):
             raise ValueError(f"trace: calls[{i}].args: expected an object, got {args!r}")
-        calls.append(
-            Call(raw["hook"], target, args, training=raw.get("training"), grad=grad, device=raw.get("device"))
-        )
+        calls.append(Call(raw["hook"], target, args, training=raw.get("training"), grad=grad, device=raw.get("device")))
     return calls

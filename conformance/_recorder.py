@@ -27,7 +27,18 @@ import torch
 
 from loophooks.conformance._data import CustomBatch, batch_sources, fingerprint, loaders_for, make_datamodule
 from loophooks.conformance._normalize import NormalizeContext, grad_mode, normalize, tensor_device
-from loophooks.spec import CALLBACK_HOOKS, DATAMODULE_HOOKS, FEATURES, HOOKS, OUTPUTS, Call, Fault, Hook, Scenario, Target
+from loophooks.spec import (
+    CALLBACK_HOOKS,
+    DATAMODULE_HOOKS,
+    FEATURES,
+    HOOKS,
+    OUTPUTS,
+    Call,
+    Fault,
+    Hook,
+    Scenario,
+    Target,
+)
 
 __all__ = [
     "Recorder",

@@ -191,4 +191,3 @@ def _result_json(result: CaseResult) -> dict[str, Any]:
     else:
         doc["traces"] = dict(result.traces)
     return doc
-

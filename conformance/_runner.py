@@ -339,7 +339,12 @@ def judge(run: Run, scenario: Scenario, level: Level) -> Verdict:
     if not errors:
         return verdict
     return Verdict(
-        level, tuple(errors) + verdict.problems, verdict.divergence, verdict.expected_len, verdict.actual_len, verdict.contexts
+        level,
+        tuple(errors) + verdict.problems,
+        verdict.divergence,
+        verdict.expected_len,
+        verdict.actual_len,
+        verdict.contexts,
     )
 
 

@@ -93,11 +93,11 @@ def make_adapter() -> Adapter:
     return Adapter()
 '''
 
-_DEVIATIONS: Final = '''{{
+_DEVIATIONS: Final = """{{
  "about": "Known differences of this trainer from the loophooks spec. Each entry is a case id or glob, a reason, and optionally the levels it applies to (strict, core). A declared case that fails is a deviation; one that passes fails the run, so this file cannot go stale.",
  "deviations": []
 }}
-'''
+"""
 
 _CONFTEST: Final = '''"""Points loophooks' pytest plugin at this package's adapter and deviations file.
 

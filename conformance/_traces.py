@@ -185,15 +185,30 @@ def _unstructure(value: Any) -> Any:
 def _probes_json(probes: Probes) -> dict[str, Any]:
     return {
         "before_backward": [
-            {"ndim": p.ndim, "requires_grad": p.requires_grad, "value": _number(p.value), "step_loss": _number(p.step_loss)}
+            {
+                "ndim": p.ndim,
+                "requires_grad": p.requires_grad,
+                "value": _number(p.value),
+                "step_loss": _number(p.step_loss),
+            }
             for p in probes.before_backward
         ],
         "train_batch_end": [
-            {"has_loss": o.has_loss, "requires_grad": o.requires_grad, "value": _number(o.value), "step_loss": _number(o.step_loss)}
+            {
+                "has_loss": o.has_loss,
+                "requires_grad": o.requires_grad,
+                "value": _number(o.value),
+                "step_loss": _number(o.step_loss),
+            }
             for o in probes.train_batch_end
         ],
         "backward": [
-            {"ndim": p.ndim, "requires_grad": p.requires_grad, "value": _number(p.value), "step_loss": _number(p.step_loss)}
+            {
+                "ndim": p.ndim,
+                "requires_grad": p.requires_grad,
+                "value": _number(p.value),
+                "step_loss": _number(p.step_loss),
+            }
             for p in probes.backward
         ],
         "steps": [dataclasses.asdict(p) for p in probes.steps],
@@ -206,15 +221,24 @@ def _probes_json(probes: Probes) -> dict[str, Any]:
 def _probes_from_json(doc: Mapping[str, Any]) -> Probes:
     return Probes(
         before_backward=[
-            LossProbe(p["ndim"], p["requires_grad"], _unnumber(p["value"]), None if p["step_loss"] is None else p["step_loss"])
+            LossProbe(
+                p["ndim"], p["requires_grad"], _unnumber(p["value"]), None if p["step_loss"] is None else p["step_loss"]
+            )
             for p in doc.get("before_backward", [])
         ],
         train_batch_end=[
-            OutputsProbe(o["has_loss"], o["requires_grad"], _unnumber(o["value"]), None if o["step_loss"] is None else o["step_loss"])
+            OutputsProbe(
+                o["has_loss"],
+                o["requires_grad"],
+                _unnumber(o["value"]),
+                None if o["step_loss"] is None else o["step_loss"],
+            )
             for o in doc.get("train_batch_end", [])
         ],
         backward=[
-            LossProbe(p["ndim"], p["requires_grad"], _unnumber(p["value"]), None if p["step_loss"] is None else p["step_loss"])
+            LossProbe(
+                p["ndim"], p["requires_grad"], _unnumber(p["value"]), None if p["step_loss"] is None else p["step_loss"]
+            )
             for p in doc.get("backward", [])
         ],
         steps=[StepProbe(**p) for p in doc.get("steps", [])],
@@ -283,7 +307,9 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_trace_dir(directory: Path, traces: Sequence[CaseTrace], *, adapter: str = "", relative_to: Path | None = None) -> dict[str, dict[str, str]]:
+def write_trace_dir(
+    directory: Path, traces: Sequence[CaseTrace], *, adapter: str = "", relative_to: Path | None = None
+) -> dict[str, dict[str, str]]:
     """Write every case's files into ``directory`` (which must exist); return, per case id, the
     paths written, relative to ``relative_to`` where given (the JSON report's folder)."""
     links: dict[str, dict[str, str]] = {}
@@ -343,8 +369,12 @@ def replay(actual: Path, *, level: Level | None = None) -> Verdict:
     calls = _with_sources(load_trace(text), meta.get("sources"))
     expected = load_trace((actual.parent / str(meta["expected"])).read_text(encoding="utf-8"))
     at: Level = level or meta.get("level", "strict")
-    verdict = validate(calls, case.scenario, level=at, probes=_probes_from_json(meta.get("probes", {})), expected=expected)
+    verdict = validate(
+        calls, case.scenario, level=at, probes=_probes_from_json(meta.get("probes", {})), expected=expected
+    )
     errors = tuple(str(p) for p in meta.get("error_problems", []))
     if not errors:
         return verdict
-    return Verdict(at, errors + verdict.problems, verdict.divergence, verdict.expected_len, verdict.actual_len, verdict.contexts)
+    return Verdict(
+        at, errors + verdict.problems, verdict.divergence, verdict.expected_len, verdict.actual_len, verdict.contexts
+    )

@@ -425,7 +425,9 @@ def _check_steps(probes: Probes, scenario: Scenario) -> list[str]:
                 "on_before_optimizer_step (zeroed with set_to_none, or backward never ran)"
             )
         if p.stepped and p.nonfinite_grads and "finite" not in found:
-            found["finite"] = f"effects: {where}: {p.nonfinite_grads} gradient(s) not finite at on_before_optimizer_step"
+            found["finite"] = (
+                f"effects: {where}: {p.nonfinite_grads} gradient(s) not finite at on_before_optimizer_step"
+            )
         if p.stepped and not p.changed and "step" not in found:
             found["step"] = (
                 f"effects: {where}: the parameters did not change across the optimizer step "
@@ -455,7 +457,11 @@ def _check_predictions(probes: Probes, scenario: Scenario) -> list[str]:
         return []
     returned = probes.returned
     if scenario.return_predictions is False:
-        return [] if returned is None else [f"predict(return_predictions=False) returned {type(returned).__name__}, expected None"]
+        return (
+            []
+            if returned is None
+            else [f"predict(return_predictions=False) returned {type(returned).__name__}, expected None"]
+        )
     counts = eval_batches(scenario.predict_batches, scenario.limit_predict_batches)
     if sum(counts) == 0:
         return []
@@ -572,7 +578,9 @@ def validate(
     else:
         raise ValueError(f"level: expected 'strict' or 'core', got {level!r}")
     problems += semantic_problems(trace, scenario, probes)
-    return Verdict(level, tuple(problems), divergence, expected_len, len(trace), {k: v for k, v in contexts.items() if v})
+    return Verdict(
+        level, tuple(problems), divergence, expected_len, len(trace), {k: v for k, v in contexts.items() if v}
+    )
 
 
 _LOOP_RULES: Final = ("epochs:", "validation-cadence:")
@@ -583,7 +591,9 @@ _CONTEXTS: Final = 5
 _INDEX: Final = re.compile(r"\[(\d+)\]")
 
 
-def _in_loop_terms(divergence: Divergence, want: Sequence[Call], trace: Sequence[Call], scenario: Scenario) -> Divergence:
+def _in_loop_terms(
+    divergence: Divergence, want: Sequence[Call], trace: Sequence[Call], scenario: Scenario
+) -> Divergence:
     """The divergence said in the loops' terms when a whole batch, epoch or validation run
     differs ("validation ran 3 batches, expected 2"), the call-level diagnosis after it."""
     from loophooks.spec import shape_differences  # type: ignore[attr-defined,unused-ignore]

@@ -25,14 +25,18 @@ if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
     from loophooks.engine._fit_loop import FitLoop
 
-__all__ = ["dump_checkpoint", "save_checkpoint", "loophooks_version", "restore_model_and_callbacks", "restore_training_state"]
+__all__ = [
+    "dump_checkpoint",
+    "save_checkpoint",
+    "loophooks_version",
+    "restore_model_and_callbacks",
+    "restore_training_state",
+]
 
 _MIXED_KEY = "MixedPrecision"  # Lightning's key for the scaler's state
 
 
-def save_checkpoint(
-    ctx: LoopContext, fit: FitLoop, filepath: Union[str, os.PathLike[str]], weights_only: bool
-) -> None:
+def save_checkpoint(ctx: LoopContext, fit: FitLoop, filepath: Union[str, os.PathLike[str]], weights_only: bool) -> None:
     """``Trainer.save_checkpoint``: every process runs the checkpoint hooks, global rank 0 writes the file."""
     strategy = ctx.strategy
     if strategy.module is None:
@@ -136,8 +140,13 @@ def restore_training_state(
         state.global_step = int(loop["global_step"])
         state.total_batch_idx = int(loop.get("total_batch_idx", -1))
         fit.resume = ResumePoint(
-            int(loop["batches_done"]), bool(loop["mid_epoch"]), loop.get("epoch_rng"), loop.get("rng"),
-            epoch_random=loop.get("epoch_random"), random=loop.get("random"), grads=loop.get("accumulated_grads"),
+            int(loop["batches_done"]),
+            bool(loop["mid_epoch"]),
+            loop.get("epoch_rng"),
+            loop.get("rng"),
+            epoch_random=loop.get("epoch_random"),
+            random=loop.get("random"),
+            grads=loop.get("accumulated_grads"),
         )
         if fit.resume.grads and isinstance(strategy.module, torch.nn.Module):
             check_grads(strategy.module, fit.resume.grads, ckpt_path)  # put back when the epoch resumes

@@ -120,7 +120,11 @@ class CSVLogger(_VersionedLogger):
         flush_logs_every_n_steps: int = 100,
     ) -> None:
         super().__init__(save_dir, name, version)
-        if isinstance(flush_logs_every_n_steps, bool) or not isinstance(flush_logs_every_n_steps, int) or flush_logs_every_n_steps < 1:
+        if (
+            isinstance(flush_logs_every_n_steps, bool)
+            or not isinstance(flush_logs_every_n_steps, int)
+            or flush_logs_every_n_steps < 1
+        ):
             raise ConfigurationError(
                 f"CSVLogger(flush_logs_every_n_steps=...) must be an int >= 1; received {flush_logs_every_n_steps!r}"
             )

@@ -59,8 +59,10 @@ class DataConnector:
         )
         self._skip = (before, move, after)
         # the model's default transfer_batch_to_device, unchecked: its body is move_data_to_device
-        self._plain_move = dispatch.checks_off and dispatch.data_owner("transfer_batch_to_device") == "module" and (
-            dispatch.is_builtin_default("transfer_batch_to_device")
+        self._plain_move = (
+            dispatch.checks_off
+            and dispatch.data_owner("transfer_batch_to_device") == "module"
+            and (dispatch.is_builtin_default("transfer_batch_to_device"))
         )
 
     @property
@@ -92,8 +94,10 @@ class DataConnector:
         if isinstance(loaders, CombinedLoader):  # each of its loaders gets its share; the nesting stays
             loaders.flattened = list(self._distribute(source, loaders.flattened))
             return loaders
-        for loader in loaders.values() if isinstance(loaders, dict) else (
-            loaders if isinstance(loaders, (list, tuple)) else (loaders,)
+        for loader in (
+            loaders.values()
+            if isinstance(loaders, dict)
+            else (loaders if isinstance(loaders, (list, tuple)) else (loaders,))
         ):
             install_worker_seeding(loader)  # seed_everything(workers=True), engine/_seed.py
         return self.strategy.process_dataloaders(
@@ -114,9 +118,7 @@ class DataConnector:
 
     def validation_enabled(self, limit_val_batches: float) -> bool:
         """Whether fit validates: a validation loader, a ``validation_step`` and a non-zero limit."""
-        return (
-            self.has_source("val_dataloader") and self._dispatch().has("validation_step") and limit_val_batches > 0
-        )
+        return self.has_source("val_dataloader") and self._dispatch().has("validation_step") and limit_val_batches > 0
 
     def transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """The three batch-transfer hooks; each must hand a batch on.

@@ -393,4 +393,3 @@ def resolve_strategy(
         return None
     chosen.configure(accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision)
     return chosen
-

@@ -148,8 +148,8 @@ class Dispatcher:
                 if name not in ("state_dict",) and does_nothing(fn):
                     continue
                 fns.append(fn)
-            self._cb[name] = tuple(fns if self._profiler is None else [
-                profiled(fn, "callback", None, name, self._profiler) for fn in fns])
+            prof = self._profiler
+            self._cb[name] = tuple(fns if prof is None else [profiled(f, "callback", None, name, prof) for f in fns])
         self.active = frozenset(
             name for name in set(self._mod) | set(self._cb) if self._mod.get(name) is not None or self._cb.get(name)
         )

@@ -63,4 +63,6 @@ def _is_datamodule(obj: Any) -> bool:
 
 
 def _entry_flag(fn: str, name: str, value: Any) -> ConfigurationError:
-    return ConfigurationError(f"{fn}({name}=...) must be True or False; received {type(value).__name__} {_shown(value)}")
+    return ConfigurationError(
+        f"{fn}({name}=...) must be True or False; received {type(value).__name__} {_shown(value)}"
+    )

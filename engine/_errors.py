@@ -30,9 +30,7 @@ class HookValueError(TypeError):
         shown = repr(received)
         if len(shown) > 120:
             shown = shown[:117] + "..."
-        super().__init__(
-            f"{hook}: {parameter} must be {expected}; received {type(received).__name__} {shown}"
-        )
+        super().__init__(f"{hook}: {parameter} must be {expected}; received {type(received).__name__} {shown}")
 
 
 _NOTE_PREFIX = "loophooks: raised while running "

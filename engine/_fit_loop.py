@@ -148,7 +148,8 @@ class FitLoop:
         if trainer.overfit_batches > 0:
             combined.flattened = [sequential_loader(dl, "overfit_batches") for dl in combined.flattened]
         combined.limits = [
-            num_batches(loader_length(dl), trainer.limit_train_batches, "limit_train_batches") for dl in combined.flattened
+            num_batches(loader_length(dl), trainer.limit_train_batches, "limit_train_batches")
+            for dl in combined.flattened
         ]
         self.loader = TrainBatches(combined)
         self.max_batches = loader_length(self.loader)
@@ -161,7 +162,11 @@ class FitLoop:
         interval = trainer.val_check_interval
         if isinstance(interval, int) and not isinstance(interval, bool):
             self.val_check_batch = interval
-            if interval > self.max_batches and trainer.check_val_every_n_epoch is not None and trainer.limit_val_batches:
+            if (
+                interval > self.max_batches
+                and trainer.check_val_every_n_epoch is not None
+                and trainer.limit_val_batches
+            ):
                 raise ConfigurationError(
                     f"val_check_interval ({interval}) must not exceed the training batches ({self.max_batches}); "
                     "set check_val_every_n_epoch=None to count batches across epochs"

@@ -70,7 +70,9 @@ def _init_frames(obj: Any, frame: Optional[types.FrameType]) -> list[dict[str, A
             continue
         args = {n: local[n] for n in names[1:] if n in local}
         if code.co_flags & inspect.CO_VARKEYWORDS:
-            extra_name = code.co_varnames[code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS)]
+            extra_name = code.co_varnames[
+                code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS)
+            ]
             extra = local.get(extra_name)
             if isinstance(extra, Mapping):
                 args.update(extra)

@@ -43,8 +43,11 @@ Number = Union[int, float]
 # Lightning options the engine does not implement: name -> (Lightning's default, why).
 UNSUPPORTED: dict[str, tuple[Any, str]] = {
     "plugins": (None, "Lightning plugins (precision, environment, checkpoint IO) have no counterpart here"),
-    "sync_batchnorm": (False, "SyncBatchNorm conversion is not implemented; convert with "
-                       "torch.nn.SyncBatchNorm.convert_sync_batchnorm before fit"),
+    "sync_batchnorm": (
+        False,
+        "SyncBatchNorm conversion is not implemented; convert with "
+        "torch.nn.SyncBatchNorm.convert_sync_batchnorm before fit",
+    ),
     "model_registry": (None, "Lightning's model registry (a cloud service) has no counterpart here"),
 }
 # Options whose only effect is on features the engine leaves to Lightning's cloud/loggers: accepted at Lightning's
@@ -74,7 +77,9 @@ class DebugFlags:
         elif isinstance(fast_dev_run, int) and fast_dev_run >= 0:
             runs = fast_dev_run
         else:
-            raise ConfigurationError(f"Trainer(fast_dev_run=...) must be a bool or an int >= 0; received {fast_dev_run!r}")
+            raise ConfigurationError(
+                f"Trainer(fast_dev_run=...) must be a bool or an int >= 0; received {fast_dev_run!r}"
+            )
         if (
             isinstance(overfit_batches, bool)
             or not isinstance(overfit_batches, (int, float))
@@ -85,7 +90,9 @@ class DebugFlags:
                 f"Trainer(overfit_batches=...) must be an int >= 0 or a float in [0, 1]; received {overfit_batches!r}"
             )
         if isinstance(overfit_batches, float) and overfit_batches > 1.0:
-            raise ConfigurationError(f"Trainer(overfit_batches=...) as a float must be in [0, 1]; received {overfit_batches!r}")
+            raise ConfigurationError(
+                f"Trainer(overfit_batches=...) as a float must be in [0, 1]; received {overfit_batches!r}"
+            )
         self.batches = runs  # 0: off
         self.fast_dev_run: Union[int, bool] = True if runs == 1 else fast_dev_run
         self.overfit_batches: Number = overfit_batches
@@ -188,15 +195,28 @@ def resolve_lightning_options(options: dict[str, Any]) -> LightningOptions:
     check_int("min_epochs", o["min_epochs"], 0, none_ok=True)
     check_int("min_steps", o["min_steps"], 0, none_ok=True)
     check_flags(
-        inference_mode=o["inference_mode"], detect_anomaly=o["detect_anomaly"], barebones=o["barebones"],
+        inference_mode=o["inference_mode"],
+        detect_anomaly=o["detect_anomaly"],
+        barebones=o["barebones"],
         benchmark=o["benchmark"],
     )
     resolved = LightningOptions(o)  # DebugFlags checks fast_dev_run and overfit_batches here, as before barebones
     if o["barebones"]:
-        check_barebones(**{name: o[name] for name in (
-            "enable_checkpointing", "logger", "enable_progress_bar", "enable_model_summary",
-            "num_sanity_val_steps", "fast_dev_run", "detect_anomaly", "profiler",
-        )})
+        check_barebones(
+            **{
+                name: o[name]
+                for name in (
+                    "enable_checkpointing",
+                    "logger",
+                    "enable_progress_bar",
+                    "enable_model_summary",
+                    "num_sanity_val_steps",
+                    "fast_dev_run",
+                    "detect_anomaly",
+                    "profiler",
+                )
+            }
+        )
     return resolved
 
 

@@ -41,13 +41,13 @@ def _init_parameters(cls: type) -> tuple[list[str], bool]:
     return named, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
-def _read(path: Union[str, os.PathLike[str], IO[bytes]], map_location: MapLocation, weights_only: bool) -> dict[str, Any]:
+def _read(
+    path: Union[str, os.PathLike[str], IO[bytes]], map_location: MapLocation, weights_only: bool
+) -> dict[str, Any]:
     if isinstance(path, (str, os.PathLike)):
         checkpoint = load_checkpoint(path, weights_only=weights_only)
         if map_location is not None:  # load_checkpoint reads onto the CPU; move as asked
-            checkpoint["state_dict"] = {
-                k: _move(v, map_location) for k, v in checkpoint["state_dict"].items()
-            }
+            checkpoint["state_dict"] = {k: _move(v, map_location) for k, v in checkpoint["state_dict"].items()}
         return checkpoint
     loaded = torch.load(path, map_location=map_location, weights_only=weights_only)  # a file object
     if not isinstance(loaded, dict) or "state_dict" not in loaded:
@@ -125,7 +125,9 @@ def load_object(
         raise CheckpointError(f"checkpoint {checkpoint_path!r} does not fit {cls.__name__}: {exc}") from exc
     if not strict:
         if keys.missing_keys:
-            warnings.warn(f"keys of the model missing from the checkpoint: {keys.missing_keys}", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"keys of the model missing from the checkpoint: {keys.missing_keys}", UserWarning, stacklevel=3
+            )
         if keys.unexpected_keys:
             warnings.warn(f"keys of the checkpoint the model lacks: {keys.unexpected_keys}", UserWarning, stacklevel=3)
     tensors = [t for t in checkpoint["state_dict"].values() if isinstance(t, torch.Tensor)]

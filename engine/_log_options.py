@@ -54,7 +54,9 @@ def reduction_name(name: str, hook: str, reduce_fx: Union[str, Callable[..., Any
     )
 
 
-def resolve_levels(name: str, hook: Optional[str], on_step: Optional[bool], on_epoch: Optional[bool]) -> tuple[bool, bool]:
+def resolve_levels(
+    name: str, hook: Optional[str], on_step: Optional[bool], on_epoch: Optional[bool]
+) -> tuple[bool, bool]:
     """``on_step``/``on_epoch`` for a call from ``hook``: the hook's defaults filled in, then checked."""
     if hook is None:
         raise LoggingError(
@@ -79,7 +81,9 @@ def resolve_levels(name: str, hook: Optional[str], on_step: Optional[bool], on_e
             f"self.log({name!r}, ..., on_epoch={epoch}) in {hook}: on_epoch must be one of {levels.allowed_on_epoch} there"
         )
     if not step and not epoch:
-        raise LoggingError(f"self.log({name!r}, ..., on_step=False, on_epoch=False) in {hook}: the value would go nowhere")
+        raise LoggingError(
+            f"self.log({name!r}, ..., on_step=False, on_epoch=False) in {hook}: the value would go nowhere"
+        )
     return step, epoch
 
 
@@ -194,14 +198,18 @@ class LogOptions:
     def differences(self, other: LogOptions) -> list[str]:
         """The option names whose values differ between ``self`` and ``other``."""
         return [
-            s for s in self.__slots__ if s not in ("sync_group", "_keys", "store_key") and getattr(self, s) != getattr(other, s)
+            s
+            for s in self.__slots__
+            if s not in ("sync_group", "_keys", "store_key") and getattr(self, s) != getattr(other, s)
         ] + (["sync_dist_group"] if self.sync_group is not other.sync_group else [])
 
 
 def metric_attribute_of(module: Any, name: str, fx: str, value: Any) -> str:
     """The attribute of ``module`` holding the logged metric object (Lightning needs it to restore state)."""
     found: dict[int, str] = (
-        {id(m): n for n, m in module.named_modules() if is_metric_object(m)} if isinstance(module, torch.nn.Module) else {}
+        {id(m): n for n, m in module.named_modules() if is_metric_object(m)}
+        if isinstance(module, torch.nn.Module)
+        else {}
     )
     if not found:
         raise LoggingError(

@@ -97,19 +97,25 @@ class MetricsPublisher:
             where = fx or "outside any hook"
             if fx is not None:
                 resolve_levels(name, fx, on_step, on_epoch)  # names the hook's rule when it has one
-            raise LoggingError(f"self.log({name!r}, ...) in {where}: logging needs a running fit, validate or test loop")
+            raise LoggingError(
+                f"self.log({name!r}, ...) in {where}: logging needs a running fit, validate or test loop"
+            )
         # The same call from the same place reuses its checked options: compare the raw arguments only.
         site = (fx, name, store.dataloader_idx)
+        # fmt: off
         args = (prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist, sync_dist_group,
                 add_dataloader_idx, metric_attribute, rank_zero_only)
+        # fmt: on
         cached = self._fast.get(site)
         if cached is not None and cached[0] == args and isinstance(value, (torch.Tensor, float, int)):
             options = cached[1]
         else:  # first call here, other arguments, or a metric object (its attribute is looked up each time)
+            # fmt: off
             options = self._options(
                 module, store, fx, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph,
                 sync_dist, sync_dist_group, add_dataloader_idx, metric_attribute, rank_zero_only,
             )
+            # fmt: on
             self._fast[site] = (args, options)
         assert fx is not None
         if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -126,12 +132,14 @@ class MetricsPublisher:
         store.log(options, value, batch_size, sync)
         self._current_fx = fx
 
+    # fmt: off
     def _options(
         self, module: Any, store: ResultStore, fx: Optional[str], name: str, value: Any, prog_bar: bool,
         logger: Optional[bool], on_step: Optional[bool], on_epoch: Optional[bool], reduce_fx: Any, enable_graph: bool,
         sync_dist: bool, sync_dist_group: Any, add_dataloader_idx: bool, metric_attribute: Optional[str],
         rank_zero_only: bool,
     ) -> LogOptions:
+    # fmt: on
         """Check one ``self.log`` call's options (Lightning's rules) and resolve its defaults."""
         if not isinstance(name, str):
             raise LoggingError(f"self.log(name={name!r}, ...): the name must be a str")

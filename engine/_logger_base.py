@@ -213,7 +213,9 @@ def save_hparams_to_yaml(path: str, hparams: Union[Mapping[str, Any], Namespace]
             try:
                 yaml.dump(value)
             except (TypeError, ValueError):
-                warnings.warn(f"hparams.yaml: skipping {key!r}, which cannot be written as YAML", UserWarning, stacklevel=3)
+                warnings.warn(
+                    f"hparams.yaml: skipping {key!r}, which cannot be written as YAML", UserWarning, stacklevel=3
+                )
                 continue
         elif not _yaml_safe(value):
             warnings.warn(f"hparams.yaml: skipping {key!r}, which cannot be written as YAML", UserWarning, stacklevel=3)
@@ -234,9 +236,9 @@ def _next_version(root: str) -> int:
     except (FileNotFoundError, NotADirectoryError):
         return 0
     found = [
-        int(n[len("version_"):])
+        int(n[len("version_") :])
         for n in names
-        if n.startswith("version_") and n[len("version_"):].isdigit() and os.path.isdir(os.path.join(root, n))
+        if n.startswith("version_") and n[len("version_") :].isdigit() and os.path.isdir(os.path.join(root, n))
     ]
     return max(found) + 1 if found else 0
 
@@ -244,7 +246,9 @@ def _next_version(root: str) -> int:
 class _VersionedLogger(Logger):
     """``save_dir/name/version_N`` (or ``save_dir/name/<version>`` for a string version)."""
 
-    def __init__(self, save_dir: Union[str, os.PathLike[str]], name: Optional[str], version: Optional[Union[int, str]]) -> None:
+    def __init__(
+        self, save_dir: Union[str, os.PathLike[str]], name: Optional[str], version: Optional[Union[int, str]]
+    ) -> None:
         self._save_dir = os.fspath(save_dir)
         self._name = name or ""
         self._version = version
@@ -271,4 +275,3 @@ class _VersionedLogger(Logger):
     def log_dir(self) -> str:
         version = self.version
         return os.path.join(self.root_dir, version if isinstance(version, str) else f"version_{version}")
-

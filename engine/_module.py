@@ -54,7 +54,16 @@ def clip_gradients(
     clip_gradients_of(optimizer, gradient_clip_val, gradient_clip_algorithm)  # the spec's one implementation
 
 
-class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHooks, CheckpointHooks, OptimizationMethods, ConfigureCallbacks):
+class LoopModule(
+    ModuleAPI,
+    HyperparametersMixin,
+    nn.Module,
+    ModelHooks,
+    DataHooks,
+    CheckpointHooks,
+    OptimizationMethods,
+    ConfigureCallbacks,
+):
     """Convenience base for models: the spec's hook defaults plus ``trainer``, ``log``, ``optimizers()`` and friends.
 
     Every hook's default is inherited from the spec's Protocols (the hook table's
@@ -200,8 +209,21 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
             )
             return
         trainer._metrics.log(
-            self, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
-            sync_dist_group, add_dataloader_idx, batch_size, metric_attribute, rank_zero_only,
+            self,
+            name,
+            value,
+            prog_bar,
+            logger,
+            on_step,
+            on_epoch,
+            reduce_fx,
+            enable_graph,
+            sync_dist,
+            sync_dist_group,
+            add_dataloader_idx,
+            batch_size,
+            metric_attribute,
+            rank_zero_only,
         )
 
     def log_dict(
@@ -223,8 +245,20 @@ class LoopModule(ModuleAPI, HyperparametersMixin, nn.Module, ModelHooks, DataHoo
         items = dictionary.items(keep_base=False) if _is_metric_collection(dictionary) else dictionary.items()  # type: ignore[call-arg]
         for name, value in items:
             self.log(
-                name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
-                sync_dist_group, add_dataloader_idx, batch_size, None, rank_zero_only,
+                name,
+                value,
+                prog_bar,
+                logger,
+                on_step,
+                on_epoch,
+                reduce_fx,
+                enable_graph,
+                sync_dist,
+                sync_dist_group,
+                add_dataloader_idx,
+                batch_size,
+                None,
+                rank_zero_only,
             )
 
     def clip_gradients(
@@ -300,8 +334,13 @@ class LoopDataModule(HyperparametersMixin, DataHooks):
         from loophooks.engine._loading import load_object
 
         return load_object(
-            cls, checkpoint_path, kind="datamodule", map_location=map_location, hparams_file=hparams_file,
-            weights_only=weights_only, **kwargs,
+            cls,
+            checkpoint_path,
+            kind="datamodule",
+            map_location=map_location,
+            hparams_file=hparams_file,
+            weights_only=weights_only,
+            **kwargs,
         )
 
     @classmethod

@@ -53,8 +53,14 @@ class ModuleAPI(nn.Module):
         from loophooks.engine._loading import load_object
 
         obj: _M = load_object(
-            cls, checkpoint_path, kind="module", map_location=map_location, hparams_file=hparams_file,
-            strict=strict, weights_only=weights_only, **kwargs,
+            cls,
+            checkpoint_path,
+            kind="module",
+            map_location=map_location,
+            hparams_file=hparams_file,
+            strict=strict,
+            weights_only=weights_only,
+            **kwargs,
         )
         return obj
 
@@ -205,7 +211,9 @@ def _loaders(dataset: Any, batch_size: int, num_workers: int, shuffle: bool) -> 
 
     def one(ds: Any) -> DataLoader[Any]:
         return DataLoader(
-            ds, batch_size=batch_size, num_workers=num_workers,
+            ds,
+            batch_size=batch_size,
+            num_workers=num_workers,
             shuffle=shuffle and not isinstance(ds, IterableDataset),
         )
 

@@ -64,7 +64,9 @@ def _shown(value: Any) -> str:
 
 
 def _fail(name: str, expected: str, value: Any) -> ConfigurationError:
-    return ConfigurationError(f"Trainer({name}=...) must be {expected}; received {type(value).__name__} {_shown(value)}")
+    return ConfigurationError(
+        f"Trainer({name}=...) must be {expected}; received {type(value).__name__} {_shown(value)}"
+    )
 
 
 def _is_number(value: Any) -> bool:

@@ -18,7 +18,13 @@ __all__ = ["PRECISIONS", "Precision"]
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true", "bf16-true", "16-true")
 _ALIASES = {
-    "32": "32-true", 32: "32-true", "bf16": "bf16-mixed", "16": "16-mixed", 16: "16-mixed", "64": "64-true", 64: "64-true",
+    "32": "32-true",
+    32: "32-true",
+    "bf16": "bf16-mixed",
+    "16": "16-mixed",
+    16: "16-mixed",
+    "64": "64-true",
+    64: "64-true",
 }
 # The "-true" precisions: the model's weights, its inputs' floating tensors and the default dtype inside steps.
 _TRUE_DTYPES = {"64-true": torch.float64, "bf16-true": torch.bfloat16, "16-true": torch.float16}

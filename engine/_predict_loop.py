@@ -63,7 +63,9 @@ class PredictLoop:
             return None
         loaders = as_loader_list(ctx.data.request("predict_dataloader"), "predict_dataloader")
         self.loaders = loaders
-        limits = [num_batches(loader_length(dl), trainer.limit_predict_batches, "limit_predict_batches") for dl in loaders]
+        limits = [
+            num_batches(loader_length(dl), trainer.limit_predict_batches, "limit_predict_batches") for dl in loaders
+        ]
         if not loaders or sum(limits) == 0:
             return None
         multi = len(loaders) > 1

@@ -135,8 +135,9 @@ class PassThroughProfiler(Profiler):
 class SimpleProfiler(Profiler):
     """Wall-clock duration of every call of each action; ``recorded_durations`` as in Lightning."""
 
-    def __init__(self, dirpath: Optional[Union[str, os.PathLike[str]]] = None, filename: Optional[str] = None,
-                 **unsupported: Any) -> None:
+    def __init__(
+        self, dirpath: Optional[Union[str, os.PathLike[str]]] = None, filename: Optional[str] = None, **unsupported: Any
+    ) -> None:
         _refuse_extra(type(self).__name__, unsupported)
         super().__init__(dirpath, filename)
         self.current_actions: dict[str, float] = {}
@@ -182,12 +183,20 @@ class SimpleProfiler(Profiler):
 class AdvancedProfiler(Profiler):
     """A ``cProfile.Profile`` per action; the summary is each action's pstats report (cumulative time)."""
 
-    def __init__(self, dirpath: Optional[Union[str, os.PathLike[str]]] = None, filename: Optional[str] = None,
-                 line_count_restriction: float = 1.0, **unsupported: Any) -> None:
+    def __init__(
+        self,
+        dirpath: Optional[Union[str, os.PathLike[str]]] = None,
+        filename: Optional[str] = None,
+        line_count_restriction: float = 1.0,
+        **unsupported: Any,
+    ) -> None:
         _refuse_extra(type(self).__name__, unsupported)
         super().__init__(dirpath, filename)
-        if isinstance(line_count_restriction, bool) or not isinstance(line_count_restriction, (int, float)) \
-                or not line_count_restriction > 0:
+        if (
+            isinstance(line_count_restriction, bool)
+            or not isinstance(line_count_restriction, (int, float))
+            or not line_count_restriction > 0
+        ):
             raise ConfigurationError(
                 f"AdvancedProfiler(line_count_restriction=...) must be an int or float > 0; received "
                 f"{line_count_restriction!r}"
@@ -221,8 +230,14 @@ class PyTorchProfiler(Profiler):
     """``torch.profiler.profile`` around the run, with a ``record_function`` per hook action; the summary is
     ``key_averages().table()`` sorted by ``sort_by_key`` (CPU total time by default), ``row_limit`` rows."""
 
-    def __init__(self, dirpath: Optional[Union[str, os.PathLike[str]]] = None, filename: Optional[str] = None,
-                 row_limit: int = 20, sort_by_key: Optional[str] = None, **unsupported: Any) -> None:
+    def __init__(
+        self,
+        dirpath: Optional[Union[str, os.PathLike[str]]] = None,
+        filename: Optional[str] = None,
+        row_limit: int = 20,
+        sort_by_key: Optional[str] = None,
+        **unsupported: Any,
+    ) -> None:
         _refuse_extra(type(self).__name__, unsupported)
         super().__init__(dirpath, filename)
         if isinstance(row_limit, bool) or not isinstance(row_limit, int):

@@ -104,11 +104,7 @@ def restore_random(states: Any, loader: Any) -> None:
 
 def accumulated_grads(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The gradients gathered so far in an open accumulation window, by parameter name (on the CPU)."""
-    return {
-        name: p.grad.detach().to("cpu", copy=True)
-        for name, p in module.named_parameters()
-        if p.grad is not None
-    }
+    return {name: p.grad.detach().to("cpu", copy=True) for name, p in module.named_parameters() if p.grad is not None}
 
 
 def check_grads(module: torch.nn.Module, grads: dict[str, torch.Tensor], path: Optional[str]) -> None:

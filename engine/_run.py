@@ -56,7 +56,12 @@ _STEP_OF: dict[Stage, HookName] = {"validate": "validation_step", "test": "test_
 
 
 def run(
-    trainer: Trainer, fn: Stage, model: Any, datamodule: Any, ckpt_path: Optional[Union[str, os.PathLike[str]]], weights_only: bool
+    trainer: Trainer,
+    fn: Stage,
+    model: Any,
+    datamodule: Any,
+    ckpt_path: Optional[Union[str, os.PathLike[str]]],
+    weights_only: bool,
 ) -> Any:
     """Run entry point ``fn`` on ``model`` (see the module docstring for the frame)."""
     ctx = trainer._ctx
@@ -68,8 +73,10 @@ def run(
     _verify(trainer, fn, model, datamodule)
     path = _resolve_ckpt_path(trainer, ckpt_path, fn)
     checkpoint = load_checkpoint(path, weights_only=weights_only) if path is not None else None
-    if fn == "fit" and checkpoint is not None and (
-        "optimizer_states" not in checkpoint or "lr_schedulers" not in checkpoint
+    if (
+        fn == "fit"
+        and checkpoint is not None
+        and ("optimizer_states" not in checkpoint or "lr_schedulers" not in checkpoint)
     ):  # known from the file alone: fail before any hook runs
         raise CheckpointError(
             f"checkpoint {path!r} holds only weights (saved with weights_only=True); fit cannot resume"
@@ -169,9 +176,7 @@ def _run_stage(trainer: Trainer, fn: Stage) -> Any:
     return results
 
 
-def _resolve_ckpt_path(
-    trainer: Trainer, ckpt_path: Optional[Union[str, os.PathLike[str]]], fn: Stage
-) -> Optional[str]:
+def _resolve_ckpt_path(trainer: Trainer, ckpt_path: Optional[Union[str, os.PathLike[str]]], fn: Stage) -> Optional[str]:
     """``"best"`` and ``"last"`` name the checkpoint callback's files, as in Lightning."""
     if ckpt_path not in ("best", "last"):
         return None if ckpt_path is None else os.fspath(ckpt_path)

@@ -196,7 +196,8 @@ def check_lengths_across_ranks(
         if len(empty) == len(column):
             if rank == 0:
                 warnings.warn(
-                    f"{source} (loader {i}) has no batches on any process; the stage is skipped", UserWarning,
+                    f"{source} (loader {i}) has no batches on any process; the stage is skipped",
+                    UserWarning,
                     stacklevel=3,
                 )
             continue

@@ -34,7 +34,9 @@ def seed_everything(seed: Optional[int] = None, workers: bool = False, verbose: 
             if verbose:
                 import warnings
 
-                warnings.warn(f"seed_everything: no seed given and PL_GLOBAL_SEED unset; seed set to {seed}", stacklevel=2)
+                warnings.warn(
+                    f"seed_everything: no seed given and PL_GLOBAL_SEED unset; seed set to {seed}", stacklevel=2
+                )
         else:
             try:
                 seed = int(env)

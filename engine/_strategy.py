@@ -109,7 +109,9 @@ class Strategy:
     def reduce_boolean_decision(self, decision: bool, all: bool = True) -> bool:
         return decision
 
-    def process_dataloaders(self, source: str, loaders: Any, *, use_distributed_sampler: bool, allow_zero_length: bool) -> Any:
+    def process_dataloaders(
+        self, source: str, loaders: Any, *, use_distributed_sampler: bool, allow_zero_length: bool
+    ) -> Any:
         """The loaders this process iterates (a distributed strategy gives each process its share)."""
         return loaders
 

@@ -78,7 +78,10 @@ class TensorBoardLogger(_VersionedLogger):
                 self.experiment.add_scalar(key, value, step)
 
     def log_hyperparams(
-        self, params: Union[dict[str, Any], Namespace, None] = None, metrics: Optional[dict[str, Any]] = None, step: Optional[int] = None
+        self,
+        params: Union[dict[str, Any], Namespace, None] = None,
+        metrics: Optional[dict[str, Any]] = None,
+        step: Optional[int] = None,
     ) -> None:
         params = _params(params)
         self.hparams.update(params)
@@ -100,7 +103,9 @@ class TensorBoardLogger(_VersionedLogger):
             return
         example = getattr(model, "example_input_array", None) if input_array is None else input_array
         if example is None:
-            warnings.warn("TensorBoardLogger(log_graph=True): the model has no example_input_array", UserWarning, stacklevel=2)
+            warnings.warn(
+                "TensorBoardLogger(log_graph=True): the model has no example_input_array", UserWarning, stacklevel=2
+            )
             return
         self.experiment.add_graph(model, example)
 
@@ -117,4 +122,3 @@ class TensorBoardLogger(_VersionedLogger):
             self._experiment.close()
         if status == "success":
             self.save()
-

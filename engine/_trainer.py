@@ -110,8 +110,8 @@ class Trainer(TrainerAPI):
         enable_model_summary, num_sanity_val_steps = extra.enable_model_summary, extra.num_sanity_val_steps
         self._precision, self._strategy = choose_strategy(strategy, accelerator, devices, num_nodes, precision)
         # a time budget alone, like a step budget alone, lifts the 1000-epoch default (Lightning's rule)
-        self.max_epochs: int = max_epochs if max_epochs is not None else (
-            1000 if max_steps == -1 and max_time is None else -1
+        self.max_epochs: int = (
+            max_epochs if max_epochs is not None else (1000 if max_steps == -1 and max_time is None else -1)
         )
         self.max_steps: int = max_steps
         self.limit_train_batches = limit_option(limit_train_batches, "limit_train_batches")
@@ -148,8 +148,11 @@ class Trainer(TrainerAPI):
         self.use_distributed_sampler = use_distributed_sampler
         self.allow_zero_length_dataloader_with_multiple_devices = allow_zero_length_dataloader_with_multiple_devices
         self._trainer_callbacks = trainer_callbacks(
-            callbacks, enable_progress_bar=enable_progress_bar, enable_checkpointing=enable_checkpointing,
-            enable_model_summary=enable_model_summary, max_time=max_time,
+            callbacks,
+            enable_progress_bar=enable_progress_bar,
+            enable_checkpointing=enable_checkpointing,
+            enable_model_summary=enable_model_summary,
+            max_time=max_time,
         )
         self.callbacks: list[Any] = list(self._trainer_callbacks)
         self._ctx = LoopContext(self, self._strategy)
@@ -262,7 +265,8 @@ class Trainer(TrainerAPI):
 
     @property
     def num_val_batches(self) -> list[Number]:
-        loop = self._eval_loop if self.state.fn == "validate" and self._eval_loop is not None else self._fit_loop.val_loop
+        ev = self._eval_loop
+        loop = ev if self.state.fn == "validate" and ev is not None else self._fit_loop.val_loop
         return list(loop.max_batches)
 
     @property
@@ -272,7 +276,8 @@ class Trainer(TrainerAPI):
 
     @property
     def num_test_batches(self) -> list[Number]:
-        return list(self._eval_loop.max_batches) if self._eval_loop is not None and self._eval_loop.kind == "test" else []
+        ev = self._eval_loop
+        return list(ev.max_batches) if ev is not None and ev.kind == "test" else []
 
     @property
     def val_check_batch(self) -> Number:

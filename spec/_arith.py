@@ -44,8 +44,7 @@ def limit_batches(length: int, limit: int | float | None) -> int:
     count = int(length * limit)
     if count == 0 and limit > 0.0:
         raise ValueError(
-            f"limit_*_batches={limit} of a loader with {length} batches selects no batch; "
-            f"use at least {1.0 / length}"
+            f"limit_*_batches={limit} of a loader with {length} batches selects no batch; use at least {1.0 / length}"
         )
     return count
 

@@ -400,8 +400,8 @@ def _train_epoch(w: _Writer, p: _Progress, num_batches: int, first_batch: int) -
             # schedulers still see the batch as the epoch's last one (Lightning #21296)
             _step_schedulers(w, steps=True, last=True)
             return
-        steps = True if s.manual_optimization else _arith.steps_optimizer(
-            batch_idx, num_batches, s.accumulate_grad_batches
+        steps = (
+            True if s.manual_optimization else _arith.steps_optimizer(batch_idx, num_batches, s.accumulate_grad_batches)
         )
         _optimization(w, p, batch_idx, steps)
         _step_schedulers(w, steps=steps, last=last)
@@ -440,9 +440,7 @@ def _optimization(w: _Writer, p: _Progress, batch_idx: int, steps: bool) -> None
         p.global_step += 1
         return
     if steps:
-        w.module(
-            "optimizer_step", epoch=p.epoch, batch_idx=batch_idx, optimizer=_OPTIMIZER, optimizer_closure=_CLOSURE
-        )
+        w.module("optimizer_step", epoch=p.epoch, batch_idx=batch_idx, optimizer=_OPTIMIZER, optimizer_closure=_CLOSURE)
     # the closure: the optimizer calls it inside optimizer_step; when accumulating it runs on its own
     w.module("training_step", batch=w.train_batch, batch_idx=batch_idx)
     if _arith.zeroes_grad(batch_idx, s.accumulate_grad_batches):

@@ -370,9 +370,7 @@ class ConfigureModelHooks(Protocol):
 
 
 @runtime_checkable
-class ModelHooks(
-    StageHooks, BatchHooks, EvalModeHooks, EpochHooks, OptimizationHooks, ConfigureModelHooks, Protocol
-):
+class ModelHooks(StageHooks, BatchHooks, EvalModeHooks, EpochHooks, OptimizationHooks, ConfigureModelHooks, Protocol):
     """The 38 model hooks of the standard (Lightning's ``ModelHooks``)."""
 
 

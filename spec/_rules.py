@@ -401,11 +401,18 @@ def _containment(trace: Trace, scenario: Scenario) -> list[str]:
     for run in _shape_of(trace, scenario):
         for ev in run.outside:
             closed = next(
-                (j for j in range(ev.start - 1, run.start - 1, -1)
-                 if trace[j].target == "module" and trace[j].hook in ("on_train_epoch_end", "on_train_end")),
+                (
+                    j
+                    for j in range(ev.start - 1, run.start - 1, -1)
+                    if trace[j].target == "module" and trace[j].hook in ("on_train_epoch_end", "on_train_end")
+                ),
                 None,
             )
-            why = f"{trace[closed].hook} [{closed}] already closed the epoch" if closed is not None else "no epoch is open"
+            why = (
+                f"{trace[closed].hook} [{closed}] already closed the epoch"
+                if closed is not None
+                else "no epoch is open"
+            )
             problems.append(
                 f"containment: [{ev.start}] on_validation_start outside any training epoch: {why}; "
                 "validation belongs inside the epoch, before its on_train_epoch_end"
@@ -513,7 +520,9 @@ def _epoch_diffs(actual: list[RunShape], expected: list[RunShape], scenario: Sce
             last = n == len(got_epochs) - 1
             first_at = got.batches[0].start if got.batches else got.end
             if got.start is None and exp.start is not None and not (run.resumed and n == 0):
-                problems.append(f"epochs: {_label(run, n)} has no on_train_epoch_start (its first batch is at [{first_at}])")
+                problems.append(
+                    f"epochs: {_label(run, n)} has no on_train_epoch_start (its first batch is at [{first_at}])"
+                )
             if got.end is None and not (run.raised and last):
                 problems.append(f"epochs: {_label(run, n)} is missing on_train_epoch_end")
             got_idx = [b.batch_idx for b in _compared_batches(run, got, last)]
@@ -539,7 +548,9 @@ def _span(indexes: Sequence[int | None]) -> str:
     return ", ".join(str(i) for i in indexes)
 
 
-def _batch_pairs_of(actual: list[RunShape], expected: list[RunShape]) -> list[tuple[RunShape, int, Batch, Batch, Epoch]]:
+def _batch_pairs_of(
+    actual: list[RunShape], expected: list[RunShape]
+) -> list[tuple[RunShape, int, Batch, Batch, Epoch]]:
     """Each training batch of the trace with the spec's batch at the same place
     (same run, same epoch, same ``batch_idx``)."""
     out: list[tuple[RunShape, int, Batch, Batch, Epoch]] = []
@@ -666,7 +677,8 @@ def _per_loader(runs: list[list[int]]) -> str:
     if not runs:
         return "no batch"
     parts = [
-        " + ".join(f"{n} batch{'es' * (n != 1)} of loader {i}" for i, n in enumerate(r)) if len(r) > 1
+        " + ".join(f"{n} batch{'es' * (n != 1)} of loader {i}" for i, n in enumerate(r))
+        if len(r) > 1
         else f"{r[0] if r else 0} batch{'es' * ((r[0] if r else 0) != 1)}"
         for r in runs
     ]
@@ -708,7 +720,6 @@ def _loader_source(trace: Trace, scenario: Scenario) -> list[str]:
     return problems
 
 
-
 _Diff = Callable[[list[RunShape], list[RunShape], Scenario], list[str]]
 
 
@@ -737,6 +748,7 @@ def shape_differences(actual: Sequence[Call], expected: Sequence[Call], scenario
     a, e = shape(actual, fault=fault), shape(expected, fault=fault)
     return [problem for diff in _SHAPE_DIFFS for problem in diff(a, e, scenario)]
 
+
 RULES: Final[tuple[Rule, ...]] = (
     Rule("brackets", "start/end hooks nest like parentheses", _brackets),
     Rule("setup-first", "setup precedes data, steps and optimizers; teardown follows them", _setup_first),
@@ -748,7 +760,11 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("modes", "training_step in train mode with autograd; the other steps in eval mode without", _modes),
     Rule("loader-index", "dataloader_idx is passed only with several loaders", _loader_index),
     Rule("exception-ends", "after on_exception nothing else runs", _exception_ends),
-    Rule("containment", "validation inside a training epoch or the sanity check; hooks inside setup..teardown", _containment),
+    Rule(
+        "containment",
+        "validation inside a training epoch or the sanity check; hooks inside setup..teardown",
+        _containment,
+    ),
     Rule("teardown", "every run that did not raise ends with teardown", _teardown),
     Rule("loader-source", "dataloader_idx and batch_idx name the batch's real loader and position", _loader_source),
     Rule("epochs", "the runs, epochs and batches the settings allow", _against_spec(_epoch_diffs)),

@@ -217,9 +217,9 @@ def _check_signature(obj: object, cls_name: str, hook: Hook) -> None:
         # A parameter the loop does not always pass (a step's batch_idx, dataloader_idx) may be left out.
         if expected.required and not expected.omittable and not var_args:
             raise HookSignatureError(f"{found} does not take the required parameter `{expected.name}` of {spec}")
-    extra = [
-        p for p in positional[len(hook.params) :] if p.default is p.empty
-    ] + [p for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    extra = [p for p in positional[len(hook.params) :] if p.default is p.empty] + [
+        p for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty
+    ]
     if extra:
         names = ", ".join(f"`{p.name}`" for p in extra)
         raise HookSignatureError(f"{found} requires {names}, which {spec} never passes")

@@ -237,7 +237,9 @@ def _table() -> tuple[Hook, ...]:
             "Before validation inside fit, to release the gradients.",
             callback=False,
         ),
-        _plain("on_validation_model_eval", "model", _VAL, "Puts the model in eval mode for validation.", callback=False),
+        _plain(
+            "on_validation_model_eval", "model", _VAL, "Puts the model in eval mode for validation.", callback=False
+        ),
         Hook(
             "on_validation_model_train",
             "model",
@@ -253,7 +255,9 @@ def _table() -> tuple[Hook, ...]:
             override_only=True,
             summary="Restores the model's mode after testing; called only when overridden.",
         ),
-        _plain("on_predict_model_eval", "model", _PREDICT, "Puts the model in eval mode for predicting.", callback=False),
+        _plain(
+            "on_predict_model_eval", "model", _PREDICT, "Puts the model in eval mode for predicting.", callback=False
+        ),
         # --- ModelHooks: epochs -------------------------------------------------------------------
         _plain("on_train_epoch_start", "model", _FIT, "At the very beginning of a training epoch."),
         _plain("on_train_epoch_end", "model", _FIT, "At the very end of a training epoch."),
@@ -325,10 +329,33 @@ def _table() -> tuple[Hook, ...]:
             datamodule=True,
             summary="At the end of fit, validate, test or predict.",
         ),
-        Hook("train_dataloader", "data", returns=TRAIN_DATALOADERS, stages=_FIT, datamodule=True, summary="The training data."),
-        Hook("test_dataloader", "data", returns=EVAL_DATALOADERS, stages=_TEST, datamodule=True, summary="The test data."),
-        Hook("val_dataloader", "data", returns=EVAL_DATALOADERS, stages=_VAL, datamodule=True, summary="The validation data."),
-        Hook("predict_dataloader", "data", returns=EVAL_DATALOADERS, stages=_PREDICT, datamodule=True, summary="The data to predict."),
+        Hook(
+            "train_dataloader",
+            "data",
+            returns=TRAIN_DATALOADERS,
+            stages=_FIT,
+            datamodule=True,
+            summary="The training data.",
+        ),
+        Hook(
+            "test_dataloader", "data", returns=EVAL_DATALOADERS, stages=_TEST, datamodule=True, summary="The test data."
+        ),
+        Hook(
+            "val_dataloader",
+            "data",
+            returns=EVAL_DATALOADERS,
+            stages=_VAL,
+            datamodule=True,
+            summary="The validation data.",
+        ),
+        Hook(
+            "predict_dataloader",
+            "data",
+            returns=EVAL_DATALOADERS,
+            stages=_PREDICT,
+            datamodule=True,
+            summary="The data to predict.",
+        ),
         Hook(
             "transfer_batch_to_device",
             "data",

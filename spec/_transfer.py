@@ -60,9 +60,7 @@ def _move(value: Any, device: torch.device, non_blocking: bool) -> Any:
         return type(value)(_move(v, device, non_blocking) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {
-            f.name: _move(getattr(value, f.name), device, non_blocking)
-            for f in dataclasses.fields(value)
-            if f.init
+            f.name: _move(getattr(value, f.name), device, non_blocking) for f in dataclasses.fields(value) if f.init
         }
         return dataclasses.replace(value, **changes)
     to = getattr(value, "to", None)

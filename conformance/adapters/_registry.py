@@ -95,7 +95,9 @@ def check_adapter(adapter: Any, source: str) -> Adapter:
     # getattr_static: a property may import the trainer, which is work, not a check
     missing = [m for m in _MEMBERS if _static(adapter, m) is _MISSING]
     if missing:
-        raise AdapterError(f"adapter {source!r}: {type(adapter).__name__} lacks {', '.join(missing)} (see loophooks.conformance.Adapter)")
+        raise AdapterError(
+            f"adapter {source!r}: {type(adapter).__name__} lacks {', '.join(missing)} (see loophooks.conformance.Adapter)"
+        )
     if not callable(getattr(adapter, "run")):
         raise AdapterError(f"adapter {source!r}: {type(adapter).__name__}.run is not callable")
     capabilities = getattr(adapter, "capabilities")
@@ -127,5 +129,7 @@ def load_adapter(target: str | None = None) -> Adapter:
         try:
             obj = obj()
         except Exception as error:
-            raise AdapterError(f"adapter {name!r}: calling {getattr(obj, '__qualname__', obj)!r} failed: {error}") from error
+            raise AdapterError(
+                f"adapter {name!r}: calling {getattr(obj, '__qualname__', obj)!r} failed: {error}"
+            ) from error
     return check_adapter(obj, name)

@@ -75,7 +75,9 @@ class CheckpointFiles:
             if not self.dirpath:
                 raise ConfigurationError("ModelCheckpoint.to_yaml(): no filepath given and no dirpath set yet")
             filepath = os.path.join(self.dirpath, "best_k_models.yaml")
-        lines = [f"{_yaml_string(path)}: {_yaml_float(float(score))}" for path, score in sorted(self.best_k_models.items())]
+        lines = [
+            f"{_yaml_string(path)}: {_yaml_float(float(score))}" for path, score in sorted(self.best_k_models.items())
+        ]
         with open(filepath, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n" if lines else "{}\n")
 
@@ -158,8 +160,9 @@ class CheckpointFiles:
         doomed, self._to_prune = self._to_prune, []
         if not trainer.is_global_zero:  # only global rank 0 writes (and removes) checkpoint files
             return
-        keep = {os.path.abspath(p) for p in (self.best_k_models.keys() | {self.best_model_path, self.last_model_path})
-                if p}
+        keep = {
+            os.path.abspath(p) for p in (self.best_k_models.keys() | {self.best_model_path, self.last_model_path}) if p
+        }
         for filepath in doomed:
             if os.path.abspath(filepath) in keep:
                 continue

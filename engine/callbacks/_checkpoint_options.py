@@ -14,16 +14,18 @@ def _count(owner: str, name: str, value: Any, low: int, *, none_ok: bool = True)
     if value is None and none_ok:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigurationError(f"{owner}({name}=...) must be {'None or ' if none_ok else ''}an int >= {low}; "
-                                 f"received {value!r}")
+        raise ConfigurationError(
+            f"{owner}({name}=...) must be {'None or ' if none_ok else ''}an int >= {low}; received {value!r}"
+        )
 
 
 def _flag(owner: str, name: str, value: Any, *, none_ok: bool = False) -> None:
     if value is None and none_ok:
         return
     if not isinstance(value, bool):
-        raise ConfigurationError(f"{owner}({name}=...) must be {'None, ' if none_ok else ''}True or False; "
-                                 f"received {value!r}")
+        raise ConfigurationError(
+            f"{owner}({name}=...) must be {'None, ' if none_ok else ''}True or False; received {value!r}"
+        )
 
 
 def check_checkpoint_options(
@@ -52,16 +54,22 @@ def check_checkpoint_options(
         raise ConfigurationError(f"{owner}(filename=...) must be None or a str; received {filename!r}")
     if mode not in ("min", "max"):
         raise ConfigurationError(f"{owner}(mode=...) must be 'min' or 'max'; received {mode!r}")
-    if save_last not in (None, True, False, "link") or isinstance(save_last, (int, float)) and not isinstance(
-        save_last, bool
+    if (
+        save_last not in (None, True, False, "link")
+        or isinstance(save_last, (int, float))
+        and not isinstance(save_last, bool)
     ):
         raise ConfigurationError(f"{owner}(save_last=...) must be None, True, False or 'link'; received {save_last!r}")
     _count(owner, "save_top_k", save_top_k, -1, none_ok=False)
     _count(owner, "every_n_train_steps", every_n_train_steps, 0)
     _count(owner, "every_n_epochs", every_n_epochs, 0)
-    for name, value in (("verbose", verbose), ("save_on_exception", save_on_exception),
-                        ("save_weights_only", save_weights_only), ("auto_insert_metric_name", auto_insert_metric_name),
-                        ("enable_version_counter", enable_version_counter)):
+    for name, value in (
+        ("verbose", verbose),
+        ("save_on_exception", save_on_exception),
+        ("save_weights_only", save_weights_only),
+        ("auto_insert_metric_name", auto_insert_metric_name),
+        ("enable_version_counter", enable_version_counter),
+    ):
         _flag(owner, name, value)
     _flag(owner, "save_on_train_epoch_end", save_on_train_epoch_end, none_ok=True)
     if train_time_interval is not None and (

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EarlyStopping", "EarlyStoppingReason"]
 
+
 class EarlyStoppingReason(Enum):
     """Why :class:`EarlyStopping` stopped the run (Lightning's values)."""
 
@@ -29,6 +30,7 @@ class EarlyStoppingReason(Enum):
     PATIENCE_EXHAUSTED = 3
     NON_FINITE_METRIC = 4
 
+
 def _number(name: str, value: Any, *, none_ok: bool) -> None:
     if value is None and none_ok:
         return
@@ -36,6 +38,7 @@ def _number(name: str, value: Any, *, none_ok: bool) -> None:
         raise ConfigurationError(
             f"EarlyStopping({name}=...) must be {'None or ' if none_ok else ''}a number; received {value!r}"
         )
+
 
 class EarlyStopping(Callback):
     """Stop fit when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` checks.
@@ -72,8 +75,12 @@ class EarlyStopping(Callback):
         _number("min_delta", min_delta, none_ok=False)
         _number("stopping_threshold", stopping_threshold, none_ok=True)
         _number("divergence_threshold", divergence_threshold, none_ok=True)
-        for name, value in (("verbose", verbose), ("strict", strict), ("check_finite", check_finite),
-                            ("log_rank_zero_only", log_rank_zero_only)):
+        for name, value in (
+            ("verbose", verbose),
+            ("strict", strict),
+            ("check_finite", check_finite),
+            ("log_rank_zero_only", log_rank_zero_only),
+        ):
             if not isinstance(value, bool):
                 raise ConfigurationError(f"EarlyStopping({name}=...) must be True or False; received {value!r}")
         if check_on_train_epoch_end is not None and not isinstance(check_on_train_epoch_end, bool):
@@ -174,20 +181,28 @@ class EarlyStopping(Callback):
         op, order = self.monitor_op, self.order_dict[self.mode]
         if self.check_finite and not bool(torch.isfinite(current)):
             self.stopping_reason = EarlyStoppingReason.NON_FINITE_METRIC
-            return True, (f"Monitored metric {self.monitor} = {current} is not finite. Previous best value was "
-                          f"{float(self.best_score):.3f}. Signaling Trainer to stop.")
+            return True, (
+                f"Monitored metric {self.monitor} = {current} is not finite. Previous best value was "
+                f"{float(self.best_score):.3f}. Signaling Trainer to stop."
+            )
         if self.stopping_threshold is not None and bool(op(current, self.stopping_threshold)):
             self.stopping_reason = EarlyStoppingReason.STOPPING_THRESHOLD
-            return True, (f"Stopping threshold reached: {self.monitor} = {current} {order} {self.stopping_threshold}."
-                          " Signaling Trainer to stop.")
+            return True, (
+                f"Stopping threshold reached: {self.monitor} = {current} {order} {self.stopping_threshold}."
+                " Signaling Trainer to stop."
+            )
         if self.divergence_threshold is not None and bool(op(-current, -self.divergence_threshold)):
             self.stopping_reason = EarlyStoppingReason.DIVERGENCE_THRESHOLD
-            return True, (f"Divergence threshold reached: {self.monitor} = {current} {order} "
-                          f"{self.divergence_threshold}. Signaling Trainer to stop.")
+            return True, (
+                f"Divergence threshold reached: {self.monitor} = {current} {order} "
+                f"{self.divergence_threshold}. Signaling Trainer to stop."
+            )
         if bool(op(current - self.min_delta, self.best_score.to(current.device))):
             if bool(torch.isfinite(self.best_score)):
-                reason = (f"Metric {self.monitor} improved by {float(abs(self.best_score - current)):.3f} >= "
-                          f"min_delta = {abs(self.min_delta)}. New best score: {float(current):.3f}")
+                reason = (
+                    f"Metric {self.monitor} improved by {float(abs(self.best_score - current)):.3f} >= "
+                    f"min_delta = {abs(self.min_delta)}. New best score: {float(current):.3f}"
+                )
             else:
                 reason = f"Metric {self.monitor} improved. New best score: {float(current):.3f}"
             self.best_score = current
@@ -196,8 +211,10 @@ class EarlyStopping(Callback):
         self.wait_count += 1
         if self.wait_count >= self.patience:
             self.stopping_reason = EarlyStoppingReason.PATIENCE_EXHAUSTED
-            return True, (f"Monitored metric {self.monitor} did not improve in the last {self.wait_count} records. "
-                          f"Best score: {float(self.best_score):.3f}. Signaling Trainer to stop.")
+            return True, (
+                f"Monitored metric {self.monitor} did not improve in the last {self.wait_count} records. "
+                f"Best score: {float(self.best_score):.3f}. Signaling Trainer to stop."
+            )
         return False, None
 
     def _log_info(self, trainer: Trainer, message: str) -> None:
@@ -206,4 +223,3 @@ class EarlyStopping(Callback):
             message = f"[rank: {rank}] {message}"
         if rank is None or not self.log_rank_zero_only or rank == 0:
             info(trainer, message, rank_zero_only=False)
-

@@ -36,7 +36,8 @@ def find_last_checkpoint(trainer: Trainer, fn: str) -> Optional[str]:
             except OSError:
                 continue
             candidates.update(
-                os.path.normpath(os.path.join(folder, n)) for n in names
+                os.path.normpath(os.path.join(folder, n))
+                for n in names
                 if n.endswith(ModelCheckpoint.FILE_EXTENSION) and _LAST.match(n[: -len(ModelCheckpoint.FILE_EXTENSION)])
             )
         elif isinstance(cb, OnExceptionCheckpoint):

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ModelCheckpoint"]
 
+
 class ModelCheckpoint(Checkpoint, CheckpointFiles):
     """Save checkpoints during fit, keeping the best ``save_top_k`` by ``monitor`` (Lightning's options).
 
@@ -68,11 +69,20 @@ class ModelCheckpoint(Checkpoint, CheckpointFiles):
         enable_version_counter: bool = True,
     ) -> None:
         every_n_epochs, every_n_train_steps = check_checkpoint_options(  # engine/callbacks/_checkpoint_options.py
-            monitor=monitor, filename=filename, mode=mode, save_last=save_last, save_top_k=save_top_k,
-            every_n_train_steps=every_n_train_steps, every_n_epochs=every_n_epochs,
-            train_time_interval=train_time_interval, verbose=verbose, save_on_exception=save_on_exception,
-            save_weights_only=save_weights_only, auto_insert_metric_name=auto_insert_metric_name,
-            enable_version_counter=enable_version_counter, save_on_train_epoch_end=save_on_train_epoch_end,
+            monitor=monitor,
+            filename=filename,
+            mode=mode,
+            save_last=save_last,
+            save_top_k=save_top_k,
+            every_n_train_steps=every_n_train_steps,
+            every_n_epochs=every_n_epochs,
+            train_time_interval=train_time_interval,
+            verbose=verbose,
+            save_on_exception=save_on_exception,
+            save_weights_only=save_weights_only,
+            auto_insert_metric_name=auto_insert_metric_name,
+            enable_version_counter=enable_version_counter,
+            save_on_train_epoch_end=save_on_train_epoch_end,
         )
         self.monitor = monitor
         self.verbose = verbose
@@ -137,8 +147,10 @@ class ModelCheckpoint(Checkpoint, CheckpointFiles):
         if stage == "fit" and trainer.is_global_zero:
             # files that writers killed mid-save left here (only those whose process is gone)
             remove_stale_temporaries(self.dirpath)
-            if self.save_top_k != 0 and os.path.isdir(self.dirpath) and any(
-                not name.startswith(".") for name in os.listdir(self.dirpath)
+            if (
+                self.save_top_k != 0
+                and os.path.isdir(self.dirpath)
+                and any(not name.startswith(".") for name in os.listdir(self.dirpath))
             ):
                 warnings.warn(f"Checkpoint directory {self.dirpath} exists and is not empty.", stacklevel=2)
 
@@ -205,7 +217,10 @@ class ModelCheckpoint(Checkpoint, CheckpointFiles):
         self._save_checkpoint(trainer, filepath)
         self._save_last(trainer, candidates)
         self._prune(trainer)
-        info(trainer, f"An {type(exception).__name__} was raised with message: {exception}, saved checkpoint to {filepath}")
+        info(
+            trainer,
+            f"An {type(exception).__name__} was raised with message: {exception}, saved checkpoint to {filepath}",
+        )
 
     def on_train_end(self, trainer: Trainer, pl_module: Any) -> None:
         if self.save_last and not self._last_checkpoint_saved:
@@ -280,8 +295,9 @@ class ModelCheckpoint(Checkpoint, CheckpointFiles):
 
     # --- what and where --------------------------------------------------------------------------------
     def _monitor_candidates(self, trainer: Trainer) -> dict[str, torch.Tensor]:
-        candidates = {k: v.detach().clone() if isinstance(v, torch.Tensor) else v
-                      for k, v in trainer.callback_metrics.items()}
+        candidates = {
+            k: v.detach().clone() if isinstance(v, torch.Tensor) else v for k, v in trainer.callback_metrics.items()
+        }
         epoch, step = candidates.get("epoch"), candidates.get("step")
         candidates["epoch"] = epoch.int() if isinstance(epoch, torch.Tensor) else torch.tensor(trainer.current_epoch)
         candidates["step"] = step.int() if isinstance(step, torch.Tensor) else torch.tensor(trainer.global_step)
@@ -301,8 +317,11 @@ class ModelCheckpoint(Checkpoint, CheckpointFiles):
         if self.check_monitor_top_k(trainer, current):
             self._update_best_and_save(current, trainer, candidates)
         elif self.verbose:
-            info(trainer, f"Epoch {int(candidates['epoch']):d}, global step {int(candidates['step']):d}: "
-                          f"{self.monitor!r} was not in top {self.save_top_k}")
+            info(
+                trainer,
+                f"Epoch {int(candidates['epoch']):d}, global step {int(candidates['step']):d}: "
+                f"{self.monitor!r} was not in top {self.save_top_k}",
+            )
 
     def _missing_monitor(self, trainer: Trainer, candidates: dict[str, torch.Tensor]) -> None:
         message = (
@@ -324,7 +343,9 @@ class ModelCheckpoint(Checkpoint, CheckpointFiles):
         if self.save_top_k == 1 and previous and self._should_remove(trainer, previous, filepath):
             self._remove(trainer, previous)
 
-    def _update_best_and_save(self, current: torch.Tensor, trainer: Trainer, candidates: dict[str, torch.Tensor]) -> None:
+    def _update_best_and_save(
+        self, current: torch.Tensor, trainer: Trainer, candidates: dict[str, torch.Tensor]
+    ) -> None:
         k = len(self.best_k_models) + 1 if self.save_top_k == -1 else self.save_top_k
         displaced: Optional[str] = None
         if len(self.best_k_models) == k and k > 0:
@@ -344,9 +365,12 @@ class ModelCheckpoint(Checkpoint, CheckpointFiles):
         self.best_model_path = best(self.best_k_models, key=lambda p: float(self.best_k_models[p]))
         self.best_model_score = self.best_k_models[self.best_model_path]
         if self.verbose:
-            info(trainer, f"Epoch {int(candidates['epoch']):d}, global step {int(candidates['step']):d}: "
-                          f"{self.monitor!r} reached {float(current):0.5f} (best {float(self.best_model_score):0.5f}), "
-                          f"saving model to {filepath!r} as top {k}")
+            info(
+                trainer,
+                f"Epoch {int(candidates['epoch']):d}, global step {int(candidates['step']):d}: "
+                f"{self.monitor!r} reached {float(current):0.5f} (best {float(self.best_model_score):0.5f}), "
+                f"saving model to {filepath!r} as top {k}",
+            )
         self._save_checkpoint(trainer, filepath)  # durable before anything is pruned
         if displaced and self._should_remove(trainer, displaced, filepath):
             self._remove(trainer, displaced)

@@ -146,9 +146,7 @@ class Summary:
         self.total_flops = int(counter.get_total_flops())
         counts = counter.get_flop_counts()
         prefix = type(model).__name__
-        self._flops_by_layer = {
-            name: int(sum(counts.get(f"{prefix}.{name}", {}).values())) for name in self._layers
-        }
+        self._flops_by_layer = {name: int(sum(counts.get(f"{prefix}.{name}", {}).values())) for name in self._layers}
 
     @property
     def total_parameters(self) -> int:
@@ -189,8 +187,14 @@ class Summary:
         return columns
 
     def __str__(self) -> str:
-        return format_table(self.columns(), self.total_parameters, self.trainable_parameters, self.model_size,
-                            self.total_training_modes, self.total_flops)
+        return format_table(
+            self.columns(),
+            self.total_parameters,
+            self.trainable_parameters,
+            self.model_size,
+            self.total_training_modes,
+            self.total_flops,
+        )
 
     __repr__ = __str__
 

@@ -56,21 +56,26 @@ class BasePredictionWriter(Callback):
         dataloader_idx: int,
     ) -> None:
         """Write one batch's prediction."""
-        raise NotImplementedError(f"{type(self).__name__} has write_interval={self.interval!r}: implement write_on_batch_end")
+        raise NotImplementedError(
+            f"{type(self).__name__} has write_interval={self.interval!r}: implement write_on_batch_end"
+        )
 
     def write_on_epoch_end(
         self, trainer: Trainer, pl_module: Any, predictions: Sequence[Any], batch_indices: Sequence[Any]
     ) -> None:
         """Write every prediction of the run."""
-        raise NotImplementedError(f"{type(self).__name__} has write_interval={self.interval!r}: implement write_on_epoch_end")
+        raise NotImplementedError(
+            f"{type(self).__name__} has write_interval={self.interval!r}: implement write_on_epoch_end"
+        )
 
     def on_predict_batch_end(
         self, trainer: Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         if self.on_batch:
             loop = trainer.predict_loop
-            self.write_on_batch_end(trainer, pl_module, outputs, loop.current_batch_indices, batch, batch_idx,
-                                    dataloader_idx)
+            self.write_on_batch_end(
+                trainer, pl_module, outputs, loop.current_batch_indices, batch, batch_idx, dataloader_idx
+            )
 
     def on_predict_epoch_end(self, trainer: Trainer, pl_module: Any) -> None:
         if self.on_epoch:

@@ -44,11 +44,22 @@ __all__ = [
 ]
 
 # Lightning 2.6's callbacks that the engine leaves out on purpose
-_NOT_SUPPORTED = frozenset({
-    "BackboneFinetuning", "BaseFinetuning", "BatchSizeFinder", "DeviceStatsMonitor",
-    "EMAWeightAveraging", "LearningRateFinder", "ModelPruning", "RichModelSummary", "SpikeDetection",
-    "StochasticWeightAveraging", "ThroughputMonitor", "WeightAveraging",
-})
+_NOT_SUPPORTED = frozenset(
+    {
+        "BackboneFinetuning",
+        "BaseFinetuning",
+        "BatchSizeFinder",
+        "DeviceStatsMonitor",
+        "EMAWeightAveraging",
+        "LearningRateFinder",
+        "ModelPruning",
+        "RichModelSummary",
+        "SpikeDetection",
+        "StochasticWeightAveraging",
+        "ThroughputMonitor",
+        "WeightAveraging",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -42,7 +42,10 @@ def _edits(source: str) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
             nxt = tokens[i + 1] if i + 1 < len(tokens) else None
             after = tokens[i + 2] if i + 2 < len(tokens) else None
             if (
-                nxt is not None and after is not None and nxt.string == "." and after.type == tokenize.NAME
+                nxt is not None
+                and after is not None
+                and nxt.string == "."
+                and after.type == tokenize.NAME
                 and after.string == "pytorch"
             ):
                 edits.append((tok.start, after.end, _PACKAGE))
