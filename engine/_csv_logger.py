@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 from loophooks.engine._errors import ConfigurationError
-from loophooks.engine._logger_base import _durable_write, _params, _VersionedLogger, save_hparams_to_yaml
+from loophooks.engine._files import write_text_durably
+from loophooks.engine._logger_base import _params, _VersionedLogger, save_hparams_to_yaml
 
 __all__ = ["CSVLogger"]
 
@@ -67,13 +68,13 @@ class _CSVWriter:
                 writer.writeheader()
                 writer.writerows(old_rows)
                 writer.writerows(self.metrics)
-                _durable_write(self.metrics_file_path, buffer.getvalue())
+                write_text_durably(self.metrics_file_path, buffer.getvalue())
             else:
                 buffer = io.StringIO()
                 writer = csv.DictWriter(buffer, fieldnames=keys)
                 writer.writeheader()
                 writer.writerows(self.metrics)
-                _durable_write(self.metrics_file_path, buffer.getvalue())
+                write_text_durably(self.metrics_file_path, buffer.getvalue())
         else:
             # Rows under known columns are appended through one open handle (Lightning saves after every
             # log_metrics call; reopening the file each time would cost more than the logging itself).

@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 import warnings
 from argparse import Namespace
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Optional, Union
 
+from loophooks.engine._files import write_text_durably
 from loophooks.engine._errors import ConfigurationError
 
 __all__ = ["Logger", "save_hparams_to_yaml"]
@@ -90,34 +90,6 @@ def _params(params: Union[Mapping[str, Any], Namespace, None]) -> dict[str, Any]
     raise ConfigurationError(
         f"log_hyperparams(params=...) must be a dict or an argparse.Namespace; received {type(params).__name__}"
     )
-
-
-def _durable_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` so that a crash leaves either the old file or the new one, never a torn one."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:  # already renamed or never created: nothing to clean
-            pass
-        raise
-    try:  # make the rename itself durable where the platform allows it
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:  # some filesystems refuse fsync on a directory
-        pass
-    finally:
-        os.close(dfd)
 
 
 # --- hparams.yaml ----------------------------------------------------------------------------------------
@@ -225,7 +197,7 @@ def save_hparams_to_yaml(path: str, hparams: Union[Mapping[str, Any], Namespace]
         text = yaml.dump(allowed)
     else:
         text = "\n".join(_yaml_lines(allowed, 0)) + "\n"
-    _durable_write(path, text)
+    write_text_durably(path, text)
 
 
 # --- versions ------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, Union, cast
 
+from loophooks.engine._files import write_text_durably
 from loophooks.engine._errors import ConfigurationError
 
 __all__ = [
@@ -110,10 +111,7 @@ class Profiler(abc.ABC):
             print(text)
             return
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_text_durably(path, text)
 
 
 class PassThroughProfiler(Profiler):
