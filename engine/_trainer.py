@@ -352,9 +352,9 @@ class Trainer(TrainerAPI):
         model: Any = None,
         dataloaders: Any = None,
         ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
+        verbose: bool = True,
         datamodule: Any = None,
         weights_only: bool = True,
-        verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run validation: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
         check_entry_arguments("validate", **locals())  # engine/_entry_arguments.py: before any work
@@ -368,9 +368,9 @@ class Trainer(TrainerAPI):
         model: Any = None,
         dataloaders: Any = None,
         ckpt_path: Optional[Union[str, os.PathLike[str]]] = None,
+        verbose: bool = True,
         datamodule: Any = None,
         weights_only: bool = True,
-        verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run test: one dict of the stage's logged epoch metrics per loader; prints the table if ``verbose``."""
         check_entry_arguments("test", **locals())  # engine/_entry_arguments.py: before any work

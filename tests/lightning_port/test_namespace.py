@@ -65,3 +65,17 @@ def test_workers_true_seeds_the_loaders_workers(monkeypatch: pytest.MonkeyPatch)
     assert train.worker_init_fn is seed_worker
     install_worker_seeding(own)
     assert own.worker_init_fn is print  # the user's own is kept
+
+
+def test_entry_points_take_lightnings_parameters_in_lightnings_order() -> None:
+    """A Lightning call that passes arguments by position (``trainer.validate(model, dl, None, False)``)
+    binds them to the same parameters here; ``verbose`` was last and took the place of ``datamodule``."""
+    import inspect
+
+    pl = pytest.importorskip("pytorch_lightning")
+    from loophooks import Trainer
+
+    for name in ("fit", "validate", "test", "predict"):
+        theirs = list(inspect.signature(getattr(pl.Trainer, name)).parameters)
+        ours = list(inspect.signature(getattr(Trainer, name)).parameters)
+        assert ours == theirs, name

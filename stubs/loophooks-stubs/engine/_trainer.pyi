@@ -262,18 +262,18 @@ class Trainer(TrainerAPI):
         model: _ValidateModel | None = None,
         dataloaders: _Loaders | DataHooks = None,
         ckpt_path: _Path | None = None,
+        verbose: bool = True,
         datamodule: DataHooks | None = None,
         weights_only: bool = True,
-        verbose: bool = True,
     ) -> list[dict[str, float]]: ...
     def test(
         self,
         model: _TestModel | None = None,
         dataloaders: _Loaders | DataHooks = None,
         ckpt_path: _Path | None = None,
+        verbose: bool = True,
         datamodule: DataHooks | None = None,
         weights_only: bool = True,
-        verbose: bool = True,
     ) -> list[dict[str, float]]: ...
     # return_predictions=True (or None, the default) returns the list; False returns None.
     @overload
