@@ -13,7 +13,7 @@ from typing_extensions import final
 
 from loophooks.engine._errors import ConfigurationError
 
-__all__ = ["BatchIterator", "as_loader_list", "loader_length", "num_batches"]
+__all__ = ["END", "BatchIterator", "as_loader_list", "loader_length", "num_batches"]
 
 Number = Union[int, float]
 
@@ -111,17 +111,33 @@ class BatchIterator:
         return self
 
     def __next__(self) -> Any:
+        batch = self.fetch()
+        if batch is END:
+            raise StopIteration
+        return batch
+
+    def fetch(self) -> Any:
+        """The next batch, or :data:`END` when there is none: ``next()`` without the exception, for the
+        training loop, which fetches once per batch."""
         if self._sized:
-            if self.count >= self.limit:
-                raise StopIteration
-            batch = next(self._it)
-            self.count += 1
-            self.is_last = self.count >= self.limit
+            count = self.count
+            if count >= self.limit:
+                return END
+            try:
+                batch = next(self._it)
+            except StopIteration:
+                return END
+            self.count = count = count + 1
+            self.is_last = count >= self.limit
             return batch
         if not self._ahead:
-            raise StopIteration
+            return END
         batch = self._ahead.pop()
         self.count += 1
         self._fill()
         self.is_last = not self._ahead
         return batch
+
+
+END: Any = object()
+"""What :meth:`BatchIterator.fetch` returns after the last batch."""

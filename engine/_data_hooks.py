@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
+import torch
 from typing_extensions import final
 
 from loophooks.engine._combined import CombinedLoader
@@ -38,7 +39,16 @@ _TRANSFER_HOOKS: tuple[tuple[HookName, bool], ...] = (
 class DataConnector:
     """The loaders of the current run and the hooks each batch passes on its way to the device."""
 
-    __slots__ = ("_d", "_plain_move", "_skip", "allow_zero_length", "given", "strategy", "use_distributed_sampler")
+    __slots__ = (
+        "_d",
+        "_plain_move",
+        "_skip",
+        "allow_zero_length",
+        "given",
+        "strategy",
+        "transfer_fn",
+        "use_distributed_sampler",
+    )
 
     def __init__(self, strategy: Strategy) -> None:
         self.strategy = strategy
@@ -48,6 +58,8 @@ class DataConnector:
         self._d: Dispatcher | None = None
         self._skip = (False, False, False)
         self._plain_move = False
+        self.transfer_fn = self.transfer
+        """:meth:`transfer`, or for this run a cheaper equivalent (:meth:`_on_cpu`); the loops call it per batch."""
 
     def start_run(self, dispatch: Dispatcher, *, use_distributed_sampler: bool, allow_zero_length: bool) -> None:
         """Bind the run's dispatcher; decide once which transfer hooks the loops may skip."""
@@ -64,6 +76,8 @@ class DataConnector:
             and dispatch.data_owner("transfer_batch_to_device") == "module"
             and (dispatch.is_builtin_default("transfer_batch_to_device"))
         )
+        on_cpu = self.strategy.root_device.type == "cpu" and self.strategy.precision.module_dtype is None
+        self.transfer_fn = self._on_cpu if self._plain_move and on_cpu and before and after else self.transfer
 
     @property
     def running(self) -> bool:
@@ -154,6 +168,17 @@ class DataConnector:
             if batch is None:
                 raise HookValueError("on_after_batch_transfer", "return value", "the batch (not None)", batch)
         return batch
+
+    def _on_cpu(self, batch: Any, dataloader_idx: int) -> Any:
+        """:meth:`transfer` when it only moves the batch to the CPU: a tuple or list of CPU tensors, the common
+        batch, is handed back as it is (what ``move_data_to_device`` does with it); anything else goes the whole way."""
+        if type(batch) is tuple or type(batch) is list:
+            for item in batch:
+                if not (isinstance(item, torch.Tensor) and item.is_cpu):
+                    break
+            else:
+                return batch
+        return self.transfer(batch, dataloader_idx)
 
 
 def datamodule_in_place(fn: str, name: str, loaders: Any, datamodule: Any) -> tuple[Any, Any]:

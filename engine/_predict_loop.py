@@ -58,7 +58,7 @@ class PredictLoop:
         d = ctx.dispatcher()
         state = ctx.state
         strategy = ctx.strategy
-        transfer = ctx.data.transfer
+        transfer = ctx.data.transfer_fn
         if trainer.limit_predict_batches == 0:
             return None
         loaders = as_loader_list(ctx.data.request("predict_dataloader"), "predict_dataloader")
