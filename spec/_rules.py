@@ -21,6 +21,7 @@ from typing import Final
 from typing_extensions import final
 
 from loophooks.spec._scenario import Scenario
+from loophooks.spec._table import EVERY_HOOK
 from loophooks.spec._shape import Batch, Epoch, EvalRun, RunShape, run_bounds, shape
 from loophooks.spec._trace import Call
 
@@ -71,19 +72,18 @@ def _loaded_checkpoint(trace: Trace, start: int, end: int) -> bool:
 # --- the rules ---------------------------------------------------------------------------
 
 
-_BRACKETS: Final = {
-    "on_fit_start": "on_fit_end",
-    "on_sanity_check_start": "on_sanity_check_end",
-    "on_train_start": "on_train_end",
-    "on_train_epoch_start": "on_train_epoch_end",
-    "on_validation_start": "on_validation_end",
-    "on_validation_epoch_start": "on_validation_epoch_end",
-    "on_test_start": "on_test_end",
-    "on_test_epoch_start": "on_test_epoch_end",
-    "on_predict_start": "on_predict_end",
-    "on_predict_epoch_start": "on_predict_epoch_end",
-}
+# Start hook -> its end hook, from the table's ``closes``.
+_BRACKETS: Final[dict[str, str]] = {hook.closes: name for name, hook in EVERY_HOOK.items() if hook.closes}
 _CLOSERS: Final = {end: start for start, end in _BRACKETS.items()}
+
+# Hooks the model hears before the callbacks (``on_load_checkpoint``), from the table's ``callers``.
+_MODULE_FIRST: Final = frozenset(
+    name
+    for name, hook in EVERY_HOOK.items()
+    if "callbacks" in hook.callers
+    and "module" in hook.callers
+    and hook.callers.index("module") < hook.callers.index("callbacks")
+)
 
 
 def _brackets(trace: Trace, scenario: Scenario) -> list[str]:
@@ -163,18 +163,20 @@ def _optimizers_first(trace: Trace, scenario: Scenario) -> list[str]:
 
 def _callbacks_first(trace: Trace, scenario: Scenario) -> list[str]:
     """For one event heard by callbacks and the module, the callbacks hear it first,
-    except ``on_load_checkpoint``, where the module restores first (Lightning #7535)."""
+    except where the table's ``callers`` puts the module first (``on_load_checkpoint``:
+    the module restores first, Lightning #7535)."""
     problems: list[str] = []
     for i, call in enumerate(trace):
         if call.target != "module" or i + 1 >= len(trace):
             continue
         nxt = trace[i + 1]
-        if nxt.target == "callback" and nxt.hook == call.hook and call.hook != "on_load_checkpoint":
+        module_first = call.hook in _MODULE_FIRST
+        if nxt.target == "callback" and nxt.hook == call.hook and not module_first:
             problems.append(f"callbacks-first: [{i + 1}] callback.{call.hook} after the module's [{i}]")
-        if call.hook == "on_load_checkpoint" and i > 0:
+        if module_first and i > 0:
             prev = trace[i - 1]
-            if prev.target == "callback" and prev.hook == "on_load_checkpoint":
-                problems.append(f"callbacks-first: [{i - 1}] callback.on_load_checkpoint before the module's [{i}]")
+            if prev.target == "callback" and prev.hook == call.hook:
+                problems.append(f"callbacks-first: [{i - 1}] callback.{call.hook} before the module's [{i}]")
     return problems
 
 

@@ -13,7 +13,7 @@ and what its ``Callback`` counterpart receives after ``(trainer, pl_module)``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Literal, Optional, Union
@@ -30,6 +30,8 @@ from loophooks.spec._scenario import Stage
 __all__ = [
     "ALL_STAGES",
     "CALLBACK_HOOKS",
+    "CALLERS",
+    "Caller",
     "DATAMODULE_HOOKS",
     "EVAL_DATALOADERS",
     "TRAIN_DATALOADERS",
@@ -38,6 +40,7 @@ __all__ = [
     "Passed",
     "SEED_HOOKS",
     "STEP_OUTPUT",
+    "EVERY_HOOK",
     "Group",
     "Hook",
     "Param",
@@ -61,6 +64,18 @@ EVAL_DATALOADERS = Iterable[Any]
 """What the evaluation dataloader hooks return: an iterable, or a list or dict of them (several loaders)."""
 
 ALL_STAGES: Final[frozenset[Stage]] = frozenset({"fit", "validate", "test", "predict"})
+
+Caller = Literal["datamodule", "callbacks", "module", "monitoring_callbacks", "datamodule_or_module"]
+"""Who hears one event of a hook; :attr:`Hook.callers` lists them in the order they hear it.
+
+``module``: the user's model (the LightningModule). ``datamodule``: the datamodule,
+when the run has one. ``callbacks``: every callback of the trainer, in list order;
+where ``monitoring_callbacks`` is listed too, only the ordinary ones.
+``monitoring_callbacks``: the callbacks that monitor a logged value (checkpointing,
+early stopping), which must see what the model logged in the same hook.
+``datamodule_or_module``: the datamodule when it has one that overrides the hook,
+else the model; one of them, never both (the dataloader and batch-transfer hooks).
+"""
 
 
 class _Empty:
@@ -125,6 +140,15 @@ class Hook:
     and ``-1`` mean anything). ``callback`` is the parameter list of the
     ``Callback`` counterpart after ``(trainer, pl_module)``; ``None`` where
     callbacks have no such hook.
+
+    Facts about one event of the hook, the same in every table that has it:
+    ``callers`` is who hears it, in order (:data:`Caller`): callbacks before the
+    model as a rule, with Lightning's exceptions written here and nowhere else.
+    ``state_free``: the spec leaves the model's mode and the autograd state free
+    around this hook (it runs around the loops, where a trainer may switch them
+    earlier or later). ``closes``: the start hook this end hook closes, for hooks
+    that nest like parentheses. ``host_batch``: the hook receives the batch before
+    it is moved to the device.
     """
 
     name: str
@@ -137,6 +161,10 @@ class Hook:
     summary: str = ""
     contract: Any = None
     datamodule: bool = False
+    callers: tuple[Caller, ...] = ("module",)
+    state_free: bool = False
+    closes: Optional[str] = None
+    host_batch: bool = False
 
     @cached_property
     def return_contract(self) -> Any:
@@ -168,9 +196,31 @@ _PREDICT: frozenset[Stage] = frozenset({"predict"})
 _A_BATCH = Annotated[object, Is[lambda value: value is not None]]
 
 
-def _plain(name: str, group: Group, stages: frozenset[Stage], summary: str, *, callback: bool = True) -> Hook:
+_CALLBACKS_FIRST: Final[tuple[Caller, ...]] = ("callbacks", "module")
+"""The rule for a hook both callbacks and the model have: callbacks first, then the model."""
+
+
+def _plain(
+    name: str,
+    group: Group,
+    stages: frozenset[Stage],
+    summary: str,
+    *,
+    callback: bool = True,
+    state_free: bool = False,
+    closes: Optional[str] = None,
+) -> Hook:
     """A hook that takes nothing and returns nothing (most of ``ModelHooks``)."""
-    return Hook(name, group, stages=stages, callback=() if callback else None, summary=summary)
+    return Hook(
+        name,
+        group,
+        stages=stages,
+        callback=() if callback else None,
+        summary=summary,
+        callers=_CALLBACKS_FIRST if callback else ("module",),
+        state_free=state_free,
+        closes=closes,
+    )
 
 
 def _batch_start(stage: str, stages: frozenset[Stage], *, with_loader: bool) -> Hook:
@@ -182,6 +232,7 @@ def _batch_start(stage: str, stages: frozenset[Stage], *, with_loader: bool) -> 
         stages=stages,
         callback=params,
         summary=f"Before anything else happens for a {stage} batch.",
+        callers=_CALLBACKS_FIRST,
     )
 
 
@@ -194,6 +245,7 @@ def _batch_end(stage: str, stages: frozenset[Stage], outputs: Param, *, with_loa
         stages=stages,
         callback=params,
         summary=f"After the {stage} step of a batch, with what the step returned.",
+        callers=_CALLBACKS_FIRST,
     )
 
 
@@ -207,19 +259,29 @@ def _table() -> tuple[Hook, ...]:
         stages=_FIT,
         callback=(_BATCH, _BATCH_IDX),
         summary="Before anything else happens for a training batch; -1 skips the rest of the epoch.",
+        callers=_CALLBACKS_FIRST,
     )
     return (
         # --- ModelHooks: stage brackets ---------------------------------------------------------
-        _plain("on_fit_start", "model", _FIT, "At the very beginning of fit, on every process."),
-        _plain("on_fit_end", "model", _FIT, "At the very end of fit, on every process."),
-        _plain("on_train_start", "model", _FIT, "At the beginning of training, after the sanity check."),
-        _plain("on_train_end", "model", _FIT, "At the end of training."),
+        _plain("on_fit_start", "model", _FIT, "At the very beginning of fit, on every process.", state_free=True),
+        _plain(
+            "on_fit_end",
+            "model",
+            _FIT,
+            "At the very end of fit, on every process.",
+            state_free=True,
+            closes="on_fit_start",
+        ),
+        _plain(
+            "on_train_start", "model", _FIT, "At the beginning of training, after the sanity check.", state_free=True
+        ),
+        _plain("on_train_end", "model", _FIT, "At the end of training.", state_free=True, closes="on_train_start"),
         _plain("on_validation_start", "model", _VAL, "At the beginning of a validation run."),
-        _plain("on_validation_end", "model", _VAL, "At the end of a validation run."),
+        _plain("on_validation_end", "model", _VAL, "At the end of a validation run.", closes="on_validation_start"),
         _plain("on_test_start", "model", _TEST, "At the beginning of testing."),
-        _plain("on_test_end", "model", _TEST, "At the end of testing."),
+        _plain("on_test_end", "model", _TEST, "At the end of testing.", closes="on_test_start"),
         _plain("on_predict_start", "model", _PREDICT, "At the beginning of predicting."),
-        _plain("on_predict_end", "model", _PREDICT, "At the end of predicting."),
+        _plain("on_predict_end", "model", _PREDICT, "At the end of predicting.", closes="on_predict_start"),
         # --- ModelHooks: batches ------------------------------------------------------------------
         train_batch_start,
         _batch_end("train", _FIT, _OUTPUTS, with_loader=False),
@@ -236,9 +298,15 @@ def _table() -> tuple[Hook, ...]:
             _FIT,
             "Before validation inside fit, to release the gradients.",
             callback=False,
+            state_free=True,
         ),
         _plain(
-            "on_validation_model_eval", "model", _VAL, "Puts the model in eval mode for validation.", callback=False
+            "on_validation_model_eval",
+            "model",
+            _VAL,
+            "Puts the model in eval mode for validation.",
+            callback=False,
+            state_free=True,
         ),
         Hook(
             "on_validation_model_train",
@@ -246,27 +314,62 @@ def _table() -> tuple[Hook, ...]:
             stages=_VAL,
             override_only=True,
             summary="Restores the model's mode after validation; called only when overridden.",
+            state_free=True,
         ),
-        _plain("on_test_model_eval", "model", _TEST, "Puts the model in eval mode for testing.", callback=False),
+        _plain(
+            "on_test_model_eval",
+            "model",
+            _TEST,
+            "Puts the model in eval mode for testing.",
+            callback=False,
+            state_free=True,
+        ),
         Hook(
             "on_test_model_train",
             "model",
             stages=_TEST,
             override_only=True,
             summary="Restores the model's mode after testing; called only when overridden.",
+            state_free=True,
         ),
         _plain(
-            "on_predict_model_eval", "model", _PREDICT, "Puts the model in eval mode for predicting.", callback=False
+            "on_predict_model_eval",
+            "model",
+            _PREDICT,
+            "Puts the model in eval mode for predicting.",
+            callback=False,
+            state_free=True,
         ),
         # --- ModelHooks: epochs -------------------------------------------------------------------
         _plain("on_train_epoch_start", "model", _FIT, "At the very beginning of a training epoch."),
-        _plain("on_train_epoch_end", "model", _FIT, "At the very end of a training epoch."),
+        Hook(
+            "on_train_epoch_end",
+            "model",
+            stages=_FIT,
+            callback=(),
+            summary="At the very end of a training epoch.",
+            # monitoring callbacks last, so they see what the model logged here (Lightning's exception)
+            callers=("callbacks", "module", "monitoring_callbacks"),
+            closes="on_train_epoch_start",
+        ),
         _plain("on_validation_epoch_start", "model", _VAL, "At the beginning of a validation run's epoch."),
-        _plain("on_validation_epoch_end", "model", _VAL, "At the end of a validation run's epoch."),
+        _plain(
+            "on_validation_epoch_end",
+            "model",
+            _VAL,
+            "At the end of a validation run's epoch.",
+            closes="on_validation_epoch_start",
+        ),
         _plain("on_test_epoch_start", "model", _TEST, "At the beginning of the test epoch."),
-        _plain("on_test_epoch_end", "model", _TEST, "At the end of the test epoch."),
+        _plain("on_test_epoch_end", "model", _TEST, "At the end of the test epoch.", closes="on_test_epoch_start"),
         _plain("on_predict_epoch_start", "model", _PREDICT, "At the beginning of the predict epoch."),
-        _plain("on_predict_epoch_end", "model", _PREDICT, "At the end of the predict epoch."),
+        _plain(
+            "on_predict_epoch_end",
+            "model",
+            _PREDICT,
+            "At the end of the predict epoch.",
+            closes="on_predict_epoch_start",
+        ),
         # --- ModelHooks: optimization -------------------------------------------------------------
         Hook(
             "on_before_zero_grad",
@@ -275,6 +378,7 @@ def _table() -> tuple[Hook, ...]:
             stages=_FIT,
             callback=(_OPTIMIZER,),
             summary="Before the optimizer's gradients are zeroed.",
+            callers=_CALLBACKS_FIRST,
         ),
         Hook(
             "on_before_backward",
@@ -283,6 +387,7 @@ def _table() -> tuple[Hook, ...]:
             stages=_FIT,
             callback=(Param("loss", Tensor),),
             summary="Before backward, with the loss divided for accumulation (and scaled under AMP).",
+            callers=_CALLBACKS_FIRST,
         ),
         _plain("on_after_backward", "model", _FIT, "After backward, before the optimizer steps."),
         Hook(
@@ -292,18 +397,21 @@ def _table() -> tuple[Hook, ...]:
             stages=_FIT,
             callback=(_OPTIMIZER,),
             summary="Before the optimizer steps, with unscaled, unclipped, accumulated gradients.",
+            callers=_CALLBACKS_FIRST,
         ),
         Hook(
             "configure_sharded_model",
             "model",
             override_only=True,
             summary="Deprecated form of configure_model; called only when overridden.",
+            state_free=True,
         ),
         Hook(
             "configure_model",
             "model",
             override_only=True,
             summary="Creates modules inside the strategy's context; must be idempotent.",
+            state_free=True,
         ),
         # --- DataHooks -----------------------------------------------------------------------------
         Hook(
@@ -312,6 +420,8 @@ def _table() -> tuple[Hook, ...]:
             override_only=True,
             datamodule=True,
             summary="Downloads and prepares data, on one process per node (or one in total).",
+            callers=("datamodule", "module"),
+            state_free=True,
         ),
         Hook(
             "setup",
@@ -320,6 +430,8 @@ def _table() -> tuple[Hook, ...]:
             callback=(_STAGE,),
             datamodule=True,
             summary="At the beginning of fit, validate, test or predict, on every process.",
+            callers=("datamodule", "callbacks", "module"),
+            state_free=True,
         ),
         Hook(
             "teardown",
@@ -328,6 +440,8 @@ def _table() -> tuple[Hook, ...]:
             callback=(_STAGE,),
             datamodule=True,
             summary="At the end of fit, validate, test or predict.",
+            callers=("datamodule", "callbacks", "module"),
+            state_free=True,
         ),
         Hook(
             "train_dataloader",
@@ -336,9 +450,18 @@ def _table() -> tuple[Hook, ...]:
             stages=_FIT,
             datamodule=True,
             summary="The training data.",
+            callers=("datamodule_or_module",),
+            state_free=True,
         ),
         Hook(
-            "test_dataloader", "data", returns=EVAL_DATALOADERS, stages=_TEST, datamodule=True, summary="The test data."
+            "test_dataloader",
+            "data",
+            returns=EVAL_DATALOADERS,
+            stages=_TEST,
+            datamodule=True,
+            summary="The test data.",
+            callers=("datamodule_or_module",),
+            state_free=True,
         ),
         Hook(
             "val_dataloader",
@@ -347,6 +470,8 @@ def _table() -> tuple[Hook, ...]:
             stages=_VAL,
             datamodule=True,
             summary="The validation data.",
+            callers=("datamodule_or_module",),
+            state_free=True,
         ),
         Hook(
             "predict_dataloader",
@@ -355,6 +480,8 @@ def _table() -> tuple[Hook, ...]:
             stages=_PREDICT,
             datamodule=True,
             summary="The data to predict.",
+            callers=("datamodule_or_module",),
+            state_free=True,
         ),
         Hook(
             "transfer_batch_to_device",
@@ -364,6 +491,8 @@ def _table() -> tuple[Hook, ...]:
             contract=_A_BATCH,
             datamodule=True,
             summary="Moves a batch to the device; override for custom batch types.",
+            callers=("datamodule_or_module",),
+            host_batch=True,
         ),
         Hook(
             "on_before_batch_transfer",
@@ -373,6 +502,8 @@ def _table() -> tuple[Hook, ...]:
             contract=_A_BATCH,
             datamodule=True,
             summary="Alters a batch before it is moved to the device; must return the batch.",
+            callers=("datamodule_or_module",),
+            host_batch=True,
         ),
         Hook(
             "on_after_batch_transfer",
@@ -382,6 +513,7 @@ def _table() -> tuple[Hook, ...]:
             contract=_A_BATCH,
             datamodule=True,
             summary="Alters a batch after it is moved to the device; must return the batch.",
+            callers=("datamodule_or_module",),
         ),
         # --- CheckpointHooks -----------------------------------------------------------------------
         Hook(
@@ -391,6 +523,9 @@ def _table() -> tuple[Hook, ...]:
             callback=(_CHECKPOINT,),
             datamodule=True,
             summary="Restores what on_save_checkpoint added, from a loaded checkpoint.",
+            # the model restores first, then the callbacks (Lightning's exception, #7535)
+            callers=("module", "callbacks"),
+            state_free=True,
         ),
         Hook(
             "on_save_checkpoint",
@@ -399,6 +534,8 @@ def _table() -> tuple[Hook, ...]:
             callback=(_CHECKPOINT,),
             datamodule=True,
             summary="Adds to the checkpoint dict before it is written.",
+            callers=_CALLBACKS_FIRST,
+            state_free=True,
         ),
         # --- What a loop calls that Lightning keeps on LightningModule ----------------------------
         Hook(
@@ -440,12 +577,14 @@ def _table() -> tuple[Hook, ...]:
             contract=OPTIMIZER_FORMS_AT_RUNTIME,
             stages=_FIT,
             summary="The optimizers and learning-rate schedulers, in one of the documented forms.",
+            state_free=True,
         ),
         Hook(
             "configure_callbacks",
             "optimization",
             returns=Any,
             summary="Callbacks the model adds to the Trainer's.",
+            state_free=True,
         ),
         Hook(
             "backward",
@@ -494,29 +633,63 @@ def _table() -> tuple[Hook, ...]:
     )
 
 
+# The hooks callbacks and the datamodule have and the model does not: the same event in both tables.
+_EXCEPTION_CALLERS: Final[tuple[Caller, ...]] = ("callbacks", "datamodule")
+_STATE_DICT_CALLERS: Final[tuple[Caller, ...]] = ("callbacks", "datamodule")  # when a checkpoint is saved
+_LOAD_STATE_DICT_CALLERS: Final[tuple[Caller, ...]] = ("datamodule", "callbacks")  # when one is restored
+
+
 def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
     """Callback hooks: the module hooks that have a counterpart, plus those only callbacks have."""
     trainer_module = (Param("trainer", Any), Param("pl_module", Any))
     mirrored = tuple(
-        Hook(h.name, h.group, trainer_module + h.callback, stages=h.stages, summary=h.summary)
+        replace(h, params=trainer_module + h.callback, returns=None, contract=None, callback=None, datamodule=False)
         for h in hooks
         if h.callback is not None
     )
     own = (
-        Hook("on_sanity_check_start", "model", trainer_module, stages=_FIT, summary="Before the sanity check."),
-        Hook("on_sanity_check_end", "model", trainer_module, stages=_FIT, summary="After the sanity check."),
+        Hook(
+            "on_sanity_check_start",
+            "model",
+            trainer_module,
+            stages=_FIT,
+            summary="Before the sanity check.",
+            callers=("callbacks",),
+            state_free=True,
+        ),
+        Hook(
+            "on_sanity_check_end",
+            "model",
+            trainer_module,
+            stages=_FIT,
+            summary="After the sanity check.",
+            callers=("callbacks",),
+            state_free=True,
+            closes="on_sanity_check_start",
+        ),
         Hook(
             "on_exception",
             "model",
             trainer_module + (Param("exception", BaseException),),
             summary="When a run is interrupted by an exception.",
+            callers=_EXCEPTION_CALLERS,
+            state_free=True,
         ),
-        Hook("state_dict", "checkpoint", returns=dict[str, Any], summary="The callback's state for the checkpoint."),
+        Hook(
+            "state_dict",
+            "checkpoint",
+            returns=dict[str, Any],
+            summary="The callback's state for the checkpoint.",
+            callers=_STATE_DICT_CALLERS,
+            state_free=True,
+        ),
         Hook(
             "load_state_dict",
             "checkpoint",
             (Param("state_dict", dict[str, Any]),),
             summary="Restores the callback's state from a checkpoint.",
+            callers=_LOAD_STATE_DICT_CALLERS,
+            state_free=True,
         ),
     )
     return mirrored + own
@@ -542,18 +715,24 @@ def _datamodule_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             "checkpoint",
             returns=dict[str, Any],
             summary="The datamodule's state, saved in the checkpoint under its class name.",
+            callers=_STATE_DICT_CALLERS,
+            state_free=True,
         ),
         Hook(
             "load_state_dict",
             "checkpoint",
             (Param("state_dict", dict[str, Any]),),
             summary="Restores what state_dict returned, when a checkpoint is loaded.",
+            callers=_LOAD_STATE_DICT_CALLERS,
+            state_free=True,
         ),
         Hook(
             "on_exception",
             "data",
             (Param("exception", BaseException),),
             summary="When an entry point is interrupted by an exception, after the callbacks' on_exception.",
+            callers=_EXCEPTION_CALLERS,
+            state_free=True,
         ),
     )
     return tuple(h for h in hooks if h.datamodule) + own
@@ -561,3 +740,21 @@ def _datamodule_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
 
 DATAMODULE_HOOKS: Final[Mapping[str, Hook]] = MappingProxyType({h.name: h for h in _datamodule_table(_HOOKS)})
 """Every hook of a datamodule, by name: the table's hooks marked ``datamodule`` and the datamodule's own."""
+
+
+def _every_hook() -> dict[str, Hook]:
+    every: dict[str, Hook] = {}
+    for table in (HOOKS, CALLBACK_HOOKS, DATAMODULE_HOOKS):
+        for name, hook in table.items():
+            every.setdefault(name, hook)
+    return every
+
+
+EVERY_HOOK: Final[Mapping[str, Hook]] = MappingProxyType(_every_hook())
+"""One entry per hook name of the three tables (the model's where it has one). The facts about one
+event (``callers``, ``state_free``, ``closes``, ``host_batch``) agree between tables; a test checks."""
+
+CALLERS: Final[Mapping[str, tuple[Caller, ...]]] = MappingProxyType(
+    {name: hook.callers for name, hook in EVERY_HOOK.items()}
+)
+"""Who hears each hook, in the order they hear it (:attr:`Hook.callers`), by hook name."""
