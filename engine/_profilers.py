@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, Union, cast
 
-from loophooks.engine._files import write_text_durably
+from loophooks._files import write_text_durably
 from loophooks.engine._errors import ConfigurationError
 
 __all__ = [

@@ -181,7 +181,7 @@ def _resolve_ckpt_path(trainer: Trainer, ckpt_path: Optional[Union[str, os.PathL
     if ckpt_path not in ("best", "last"):
         return None if ckpt_path is None else os.fspath(ckpt_path)
     if ckpt_path == "last":  # from disk, as Lightning: a new process finds the last run's last.ckpt
-        from loophooks.engine.callbacks import find_last_checkpoint
+        from loophooks.engine.callbacks._last_checkpoint import find_last_checkpoint
 
         return find_last_checkpoint(trainer, fn)
     cb = trainer.checkpoint_callback

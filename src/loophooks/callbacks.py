@@ -9,39 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from loophooks.engine import callbacks as _engine_callbacks
 from loophooks.engine._progress import ProgressBar, RichProgressBar, TQDMProgressBar
-from loophooks.engine.callbacks import (
-    BasePredictionWriter,
-    Callback,
-    Checkpoint,
-    EarlyStopping,
-    EarlyStoppingReason,
-    GradientAccumulationScheduler,
-    LambdaCallback,
-    LearningRateMonitor,
-    ModelCheckpoint,
-    ModelSummary,
-    OnExceptionCheckpoint,
-    Timer,
-)
+from loophooks.engine.callbacks import *  # noqa: F403  (the engine's __all__ is the one list of its callbacks)
 
-__all__ = [
-    "BasePredictionWriter",
-    "Callback",
-    "Checkpoint",
-    "EarlyStopping",
-    "EarlyStoppingReason",
-    "GradientAccumulationScheduler",
-    "LambdaCallback",
-    "LearningRateMonitor",
-    "ModelCheckpoint",
-    "ModelSummary",
-    "OnExceptionCheckpoint",
-    "ProgressBar",
-    "RichProgressBar",
-    "TQDMProgressBar",
-    "Timer",
-]
+__all__ = ["ProgressBar", "RichProgressBar", "TQDMProgressBar"]
+__all__ += _engine_callbacks.__all__
 
 # Lightning 2.6's callbacks that the engine leaves out on purpose
 _NOT_SUPPORTED = frozenset(
