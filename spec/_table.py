@@ -163,7 +163,8 @@ class Hook:
     ``doc`` is its normative docstring, ``body`` the source of its default body
     (``None``: no default, every implementation must provide the method), and
     ``callback_doc`` the docstring of the ``Callback`` counterpart (empty: a
-    pointer to this hook's Protocol).
+    pointer to this hook's Protocol). ``return_hint`` says what to write instead,
+    for returned values people get wrong; the runtime check appends it to its error.
     """
 
     name: str
@@ -184,6 +185,7 @@ class Hook:
     doc: str = ""
     body: Optional[str] = "return None"
     callback_doc: str = ""
+    return_hint: str = ""
 
     @cached_property
     def return_contract(self) -> Any:
@@ -292,6 +294,12 @@ def _table() -> tuple[Hook, ...]:
         summary="Before anything else happens for a training batch; -1 skips the rest of the epoch.",
         callers=_CALLBACKS_FIRST,
         callback_doc="See ``ModelHooks.on_train_batch_start``; a callback cannot skip the epoch.",
+        # `-> int | None` is the annotation (Lightning's) and True is an int, so no type catches `return True`
+        # or `return 1`: the error says what to write instead.
+        return_hint=(
+            "return None to go on, or -1 to end this epoch's training; to skip only this batch, return None from"
+            " training_step (annotate the override `-> Literal[-1] | None` to have a type checker catch this)"
+        ),
         protocol="BatchHooks",
         doc="""Called before anything else happens for a training batch (before ``training_step``).
 
@@ -1117,6 +1125,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             doc=h.callback_doc or f"See ``{_GROUP_PROTOCOL[h.group]}.{h.name}``.",
             body="return None",
             callback_doc="",
+            return_hint="",
         )
         for h in hooks
         if h.callback is not None
