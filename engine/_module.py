@@ -50,7 +50,7 @@ def clip_gradients(
         return
     if gradient_clip_algorithm not in ("norm", "value"):
         raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value'; received {gradient_clip_algorithm!r}")
-    from loophooks.spec._protocols import clip_gradients_of
+    from loophooks.spec._defaults import clip_gradients_of
 
     clip_gradients_of(optimizer, gradient_clip_val, gradient_clip_algorithm)  # the spec's one implementation
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loophooks.spec import HookName, hook_name
+from loophooks.spec import Call, HookName, hook_name
 from loophooks.spec._order import Writer
 
 
@@ -19,3 +19,9 @@ def write_epoch(w: Writer, stage: str) -> None:
     w.event(f"on_{stage}_epoch_end")  # E: [arg-type] Argument 1 to "event" of "Writer" has incompatible type "str"
     name: HookName = "on_validation_epoch_ends"  # E: [assignment] Incompatible types in assignment
     w.event(name)
+
+
+def rule(call: Call) -> bool:
+    """The core rules (spec/_rules.py) compare recorded calls with hook names: Call.hook is a HookName."""
+    misspelled = call.hook == "on_exceptoin"  # E: [comparison-overlap] Non-overlapping equality check
+    return misspelled or Call("on_train_strat") != call  # E: [arg-type] Argument 1 to "Call"
