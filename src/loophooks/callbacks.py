@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from loophooks.engine._progress import ProgressBar, RichProgressBar, TQDMProgressBar
+from loophooks.engine._progress import ProgressBar, TQDMProgressBar
+from loophooks.engine._rich_progress import RichProgressBar, RichProgressBarTheme
 from loophooks.engine.callbacks import (
     BasePredictionWriter,
     Callback,
@@ -22,6 +23,7 @@ from loophooks.engine.callbacks import (
     ModelCheckpoint,
     ModelSummary,
     OnExceptionCheckpoint,
+    RichModelSummary,
     Timer,
 )
 
@@ -38,7 +40,9 @@ __all__ = [
     "ModelSummary",
     "OnExceptionCheckpoint",
     "ProgressBar",
+    "RichModelSummary",
     "RichProgressBar",
+    "RichProgressBarTheme",
     "TQDMProgressBar",
     "Timer",
 ]
@@ -53,7 +57,6 @@ _NOT_SUPPORTED = frozenset(
         "EMAWeightAveraging",
         "LearningRateFinder",
         "ModelPruning",
-        "RichModelSummary",
         "SpikeDetection",
         "StochasticWeightAveraging",
         "ThroughputMonitor",
