@@ -10,7 +10,7 @@ defaults skips the calls, which would change nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional
 
 from typing_extensions import final
 
@@ -38,7 +38,16 @@ _TRANSFER_HOOKS: tuple[tuple[HookName, bool], ...] = (
 class DataConnector:
     """The loaders of the current run and the hooks each batch passes on its way to the device."""
 
-    __slots__ = ("_d", "_plain_move", "_skip", "allow_zero_length", "given", "strategy", "use_distributed_sampler")
+    __slots__ = (
+        "_d",
+        "_plain_move",
+        "_skip",
+        "allow_zero_length",
+        "given",
+        "strategy",
+        "transfer",
+        "use_distributed_sampler",
+    )
 
     def __init__(self, strategy: Strategy) -> None:
         self.strategy = strategy
@@ -48,6 +57,9 @@ class DataConnector:
         self._d: Dispatcher | None = None
         self._skip = (False, False, False)
         self._plain_move = False
+        # what the loops call per batch: transfer_batch, or a profiled run's timed wrapper of it
+        # (engine/_profiler_actions.py); a slot, so an unprofiled call costs a plain method call
+        self.transfer: Callable[[Any, int], Any] = self.transfer_batch
 
     def start_run(self, dispatch: Dispatcher, *, use_distributed_sampler: bool, allow_zero_length: bool) -> None:
         """Bind the run's dispatcher; decide once which transfer hooks the loops may skip."""
@@ -120,7 +132,7 @@ class DataConnector:
         """Whether fit validates: a validation loader, a ``validation_step`` and a non-zero limit."""
         return self.has_source("val_dataloader") and self._dispatch().has("validation_step") and limit_val_batches > 0
 
-    def transfer(self, batch: Any, dataloader_idx: int) -> Any:
+    def transfer_batch(self, batch: Any, dataloader_idx: int) -> Any:
         """The three batch-transfer hooks; each must hand a batch on.
 
         A loader that yields None (a ``collate_fn`` dropping a whole batch) is named

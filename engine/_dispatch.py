@@ -33,7 +33,8 @@ from typing_extensions import final
 from loophooks.engine._errors import ConfigurationError, add_note
 from loophooks.engine._inspect import STEPS, does_nothing, loader_idx_arguments, step_arguments
 from loophooks.engine._module import LoopModule
-from loophooks.engine._profilers import PassThroughProfiler, Profiler, profiled
+from loophooks.engine._profiler_actions import profile_callback_hooks, profile_module_hooks
+from loophooks.engine._profilers import PassThroughProfiler, Profiler
 from loophooks.engine._state import LoopState
 from loophooks.spec import CALLBACK_HOOKS, HOOKS, check_args, check_return
 from loophooks.spec import is_overridden as spec_is_overridden
@@ -127,11 +128,10 @@ class Dispatcher:
                     self._data[name] = ("datamodule", dm_fn)
                 else:
                     self._data[name] = ("module", self._mod[name])
-        if self._profiler is not None:  # engine/_profilers.py: each resolved function timed under its action name
-            p, owners = self._profiler, {"module": module, "datamodule": dm}
-            self._mod = {n: profiled(f, "module", module, n, p) for n, f in self._mod.items()}
-            self._dm = {n: profiled(f, "datamodule", dm, n, p) for n, f in self._dm.items()}
-            self._data = {n: (o, profiled(f, o, owners[o], n, p)) for n, (o, f) in self._data.items()}
+        if self._profiler is not None:  # engine/_profiler_actions.py: every hook Lightning calls, timed
+            self._mod, self._dm, self._data = profile_module_hooks(
+                self, self._profiler, self._mod, self._dm, self._data
+            )
         self.resolve_callbacks(self.callbacks)
         for step in STEPS:
             self._takes_idx[step] = step_arguments(getattr(module, step, None))
@@ -148,8 +148,9 @@ class Dispatcher:
                 if name not in ("state_dict",) and does_nothing(fn):
                     continue
                 fns.append(fn)
-            prof = self._profiler
-            self._cb[name] = tuple(fns if prof is None else [profiled(f, "callback", None, name, prof) for f in fns])
+            self._cb[name] = tuple(fns)
+        if self._profiler is not None:  # engine/_profiler_actions.py: every callback's hook, as Lightning calls it
+            profile_callback_hooks(self._cb, callbacks, self._profiler)
         self.active = frozenset(
             name for name in set(self._mod) | set(self._cb) if self._mod.get(name) is not None or self._cb.get(name)
         )
@@ -161,10 +162,7 @@ class Dispatcher:
         if override_only:
             return None
         default = _default(name)
-        if default is None:
-            # A step method the model lacks: the loop checks for it before it needs it.
-            return None
-        if does_nothing(default):
+        if default is None or does_nothing(default):  # None: a step method the model lacks (the loop checks first)
             return None
         if isinstance(module, LoopModule):
             return getattr(module, name)  # type: ignore[no-any-return]

@@ -32,6 +32,8 @@ __all__ = ["PredictLoop"]
 
 @final
 class PredictLoop:
+    batches = BatchIterator  # a profiled run times next() on this loop (engine/_profiler_actions.py)
+
     def __init__(self, ctx: LoopContext) -> None:
         self.ctx = ctx
         # what BasePredictionWriter reads (Lightning's predict_loop members)
@@ -93,7 +95,7 @@ class PredictLoop:
             state.dataloader_idx = dl_idx
             if limit == 0:
                 continue
-            for batch_idx, batch in enumerate(BatchIterator(loader, limit)):
+            for batch_idx, batch in enumerate(self.batches(loader, limit)):
                 ctx.signals.check()  # engine/_signals.py: SIGTERM stops the run between batches
                 state.eval_batch_idx = batch_idx
                 batch = transfer(batch, dl_idx)

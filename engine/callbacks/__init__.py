@@ -8,7 +8,6 @@ from loophooks.engine.callbacks._early_stopping import EarlyStopping, EarlyStopp
 from loophooks.engine.callbacks._gradient_accumulation import GradientAccumulationScheduler
 from loophooks.engine.callbacks._lambda import LambdaCallback
 from loophooks.engine.callbacks._lr_monitor import LearningRateMonitor
-from loophooks.engine.callbacks._last_checkpoint import find_last_checkpoint
 from loophooks.engine.callbacks._model_checkpoint import ModelCheckpoint
 from loophooks.engine.callbacks._model_summary import ModelSummary
 from loophooks.engine.callbacks._on_exception_checkpoint import OnExceptionCheckpoint
@@ -30,5 +29,4 @@ __all__ = [
     "OnExceptionCheckpoint",
     "RichModelSummary",
     "Timer",
-    "find_last_checkpoint",
 ]
