@@ -181,7 +181,8 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     from loophooks.conformance._catalogue import catalogue, select
     from loophooks.conformance._deviations import load_deviations
     from loophooks.conformance._runner import check
-    from loophooks.conformance._traces import TraceCollector, write_atomic, write_trace_dir
+    from loophooks._files import write_text_durably
+    from loophooks.conformance._traces import TraceCollector, write_trace_dir
 
     devices = _devices(args.device)
     if not select(catalogue(devices), args.pattern):
@@ -247,11 +248,11 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         for entry in report.extra.get("unused_deviations", []):
             print(f"loophooks check: warning: deviation {entry!r} matches no case of the catalogue", file=sys.stderr)
         if args.json is not None:
-            write_atomic(args.json, report.dumps() + "\n")
+            write_text_durably(args.json, report.dumps() + "\n")
         if args.html is not None and collector is not None:
             from loophooks.conformance._html import render_html
 
-            write_atomic(args.html, render_html(report, collector.traces))
+            write_text_durably(args.html, render_html(report, collector.traces))
     except OSError as error:
         print(f"loophooks check: could not write the results: {error}", file=sys.stderr)
         return EXIT_NOT_RUN

@@ -46,6 +46,7 @@ from typing import Any, Final
 import torch
 
 from loophooks.spec import ANY, Call
+from loophooks.spec._hook_names import HOOK_NAMES
 
 __all__ = ["SCHEMA", "NormalizeContext", "dump_trace", "grad_mode", "load_trace", "normalize", "tensor_device"]
 
@@ -181,6 +182,8 @@ def load_trace(text: str) -> list[Call]:
         target = raw.get("target", "module")
         if target not in _TARGETS:
             raise ValueError(f"trace: calls[{i}].target: expected one of {_TARGETS}, got {target!r}")
+        if raw["hook"] not in HOOK_NAMES:
+            raise ValueError(f"trace: calls[{i}].hook: expected a hook of loophooks.spec's table, got {raw['hook']!r}")
         grad = raw.get("grad")
         if grad is not None and grad not in _GRADS:
             raise ValueError(f"trace: calls[{i}].grad: expected one of {_GRADS} or null, got {grad!r}")

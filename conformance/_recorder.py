@@ -27,6 +27,7 @@ import torch
 
 from loophooks.conformance._data import CustomBatch, batch_sources, fingerprint, loaders_for, make_datamodule
 from loophooks.conformance._normalize import NormalizeContext, grad_mode, normalize, tensor_device
+from loophooks.spec._hook_names import hook_name as checked_hook_name
 from loophooks.spec import (
     CALLBACK_HOOKS,
     DATAMODULE_HOOKS,
@@ -167,7 +168,7 @@ class Recorder:
             source = self.sources.get(key) if key is not None else None
         self.calls.append(
             Call(
-                name,
+                checked_hook_name(name),  # only the table's hooks are wrapped: another name is a bug
                 target,
                 {k: normalize(v, self.context) for k, v in bound.items()},
                 training=training,

@@ -23,7 +23,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Final
 
 from typing_extensions import final
 
+from loophooks._files import write_text_durably
 from loophooks.conformance._catalogue import Case, catalogue
 from loophooks.conformance._deviations import Level
 from loophooks.conformance._normalize import dump_trace, load_trace
@@ -54,7 +54,6 @@ __all__ = [
     "render_text",
     "replay",
     "trace_files",
-    "write_atomic",
     "write_trace_dir",
 ]
 
@@ -282,31 +281,6 @@ def trace_files(directory: Path, case_id: str) -> TraceFiles:
     )
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, so a file that is
-    there already stays whole until the new one is complete."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a report is as readable as any file
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_trace_dir(
     directory: Path, traces: Sequence[CaseTrace], *, adapter: str = "", relative_to: Path | None = None
 ) -> dict[str, dict[str, str]]:
@@ -316,8 +290,10 @@ def write_trace_dir(
     for trace in traces:
         files = trace_files(directory, trace.case.id)
         meta: dict[str, Any] = {"case": trace.case.id, "role": "expected", "level": trace.level}
-        write_atomic(files.expected, dump_trace(trace.expected, scenario=trace.case.scenario.name, meta=meta) + "\n")
-        write_atomic(files.expected_text, render_text(trace.expected))
+        write_text_durably(
+            files.expected, dump_trace(trace.expected, scenario=trace.case.scenario.name, meta=meta) + "\n"
+        )
+        write_text_durably(files.expected_text, render_text(trace.expected))
         written = {"expected": files.expected, "expected_text": files.expected_text}
         if trace.actual is not None:
             meta = {
@@ -332,8 +308,10 @@ def write_trace_dir(
                 "sources": _sources_json(trace.actual),
                 "expected": files.expected.name,
             }
-            write_atomic(files.actual, dump_trace(trace.actual, scenario=trace.case.scenario.name, meta=meta) + "\n")
-            write_atomic(files.actual_text, render_text(trace.actual))
+            write_text_durably(
+                files.actual, dump_trace(trace.actual, scenario=trace.case.scenario.name, meta=meta) + "\n"
+            )
+            write_text_durably(files.actual_text, render_text(trace.actual))
             written.update(actual=files.actual, actual_text=files.actual_text)
         links[trace.case.id] = {key: _link(path, relative_to) for key, path in written.items()}
     return links

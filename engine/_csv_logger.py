@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 from loophooks.engine._errors import ConfigurationError
-from loophooks.engine._files import write_text_durably
+from loophooks._files import write_text_durably
 from loophooks.engine._logger_base import _params, _VersionedLogger, save_hparams_to_yaml
 
 __all__ = ["CSVLogger"]

@@ -10,7 +10,7 @@ defaults skips the calls, which would change nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional
 
 import torch
 from typing_extensions import final
@@ -41,12 +41,13 @@ class DataConnector:
 
     __slots__ = (
         "_d",
+        "_cpu_only",
         "_plain_move",
         "_skip",
         "allow_zero_length",
         "given",
         "strategy",
-        "transfer_fn",
+        "transfer",
         "use_distributed_sampler",
     )
 
@@ -57,9 +58,10 @@ class DataConnector:
         self.allow_zero_length = False
         self._d: Dispatcher | None = None
         self._skip = (False, False, False)
-        self._plain_move = False
-        self.transfer_fn = self.transfer
-        """:meth:`transfer`, or for this run a cheaper equivalent (:meth:`_on_cpu`); the loops call it per batch."""
+        self._plain_move = self._cpu_only = False
+        # what the loops call per batch: transfer_batch, or a profiled run's timed wrapper of it
+        # (engine/_profiler_actions.py); a slot, so an unprofiled call costs a plain method call
+        self.transfer: Callable[[Any, int], Any] = self.transfer_batch
 
     def start_run(self, dispatch: Dispatcher, *, use_distributed_sampler: bool, allow_zero_length: bool) -> None:
         """Bind the run's dispatcher; decide once which transfer hooks the loops may skip."""
@@ -76,8 +78,9 @@ class DataConnector:
             and dispatch.data_owner("transfer_batch_to_device") == "module"
             and (dispatch.is_builtin_default("transfer_batch_to_device"))
         )
+        # all the three hooks do is move the batch to the CPU: transfer_batch's shortcut
         on_cpu = self.strategy.root_device.type == "cpu" and self.strategy.precision.module_dtype is None
-        self.transfer_fn = self._on_cpu if self._plain_move and on_cpu and before and after else self.transfer
+        self._cpu_only = self._plain_move and on_cpu and before and after
 
     @property
     def running(self) -> bool:
@@ -134,13 +137,21 @@ class DataConnector:
         """Whether fit validates: a validation loader, a ``validation_step`` and a non-zero limit."""
         return self.has_source("val_dataloader") and self._dispatch().has("validation_step") and limit_val_batches > 0
 
-    def transfer(self, batch: Any, dataloader_idx: int) -> Any:
+    def transfer_batch(self, batch: Any, dataloader_idx: int) -> Any:
         """The three batch-transfer hooks; each must hand a batch on.
 
         A loader that yields None (a ``collate_fn`` dropping a whole batch) is named
         as the cause before any hook sees it: Lightning skips such a batch with a
         warning, which the engine does not support (see docs/ERRORS.md).
         """
+        if self._cpu_only and (type(batch) is tuple or type(batch) is list):
+            # all the hooks do is move the batch to the CPU, and a tuple or list of CPU tensors (the common
+            # batch) is already there: handed back as move_data_to_device would, without its calls
+            for item in batch:
+                if not (isinstance(item, torch.Tensor) and item.is_cpu):
+                    break
+            else:
+                return batch
         if batch is None:
             _none_batch(self._d, dataloader_idx)
         d = self._d
@@ -168,17 +179,6 @@ class DataConnector:
             if batch is None:
                 raise HookValueError("on_after_batch_transfer", "return value", "the batch (not None)", batch)
         return batch
-
-    def _on_cpu(self, batch: Any, dataloader_idx: int) -> Any:
-        """:meth:`transfer` when it only moves the batch to the CPU: a tuple or list of CPU tensors, the common
-        batch, is handed back as it is (what ``move_data_to_device`` does with it); anything else goes the whole way."""
-        if type(batch) is tuple or type(batch) is list:
-            for item in batch:
-                if not (isinstance(item, torch.Tensor) and item.is_cpu):
-                    break
-            else:
-                return batch
-        return self.transfer(batch, dataloader_idx)
 
 
 def datamodule_in_place(fn: str, name: str, loaders: Any, datamodule: Any) -> tuple[Any, Any]:

@@ -37,7 +37,8 @@ from loophooks.engine._calling import Target, ready
 from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._inspect import STEPS, does_nothing, loader_idx_arguments, step_arguments
 from loophooks.engine._module import LoopModule
-from loophooks.engine._profilers import PassThroughProfiler, Profiler, profiled
+from loophooks.engine._profiler_actions import profile_callback_hooks, profile_module_hooks
+from loophooks.engine._profilers import PassThroughProfiler, Profiler
 from loophooks.engine._state import LoopState
 from loophooks.spec import CALLBACK_HOOKS, DATAMODULE_HOOKS, HOOKS
 from loophooks.spec._checks import call_checks
@@ -127,23 +128,24 @@ class Dispatcher:
         return call
 
     def _resolve(self) -> None:
-        module, dm, prof = self.module, self.datamodule, self._profiler
-        for name, hook in HOOKS.items():
-            fn = self._resolve_module(module, name, hook.override_only)
-            if prof is not None:  # engine/_profilers.py: timed under its action name
-                fn = profiled(fn, "module", module, name, prof)
-            self._fn[name] = fn
-            self._mod[name] = self._ready(fn, name, "module")
-        for name in DATAMODULE_HOOKS:
-            fn = getattr(dm, name) if dm is not None and is_overridden(dm, name) else None
-            if prof is not None:
-                fn = profiled(fn, "datamodule", dm, name, prof)
-            self._dm[name] = self._ready(fn, name, "datamodule")
+        module, dm = self.module, self.datamodule
+        fns = {name: self._resolve_module(module, name, hook.override_only) for name, hook in HOOKS.items()}
+        dm_fns = {
+            name: getattr(dm, name) if dm is not None and is_overridden(dm, name) else None for name in DATAMODULE_HOOKS
+        }
         # Data hooks go to the datamodule when it overrides them, else to the model (Lightning's rule).
-        for name, hook in HOOKS.items():
-            if hook.group == "data":
-                dm_call = self._dm.get(name)
-                self._data[name] = ("datamodule", dm_call) if dm_call is not None else ("module", self._mod[name])
+        data = {
+            name: ("datamodule", dm_fns[name]) if dm_fns.get(name) is not None else ("module", fns[name])
+            for name, hook in HOOKS.items()
+            if hook.group == "data"
+        }
+        if self._profiler is not None:  # engine/_profiler_actions.py: every hook Lightning calls, timed
+            fns, dm_fns, data = profile_module_hooks(self, self._profiler, fns, dm_fns, data)
+        self._fn = fns
+        self._mod = {name: self._ready(fn, name, "module") for name, fn in fns.items()}
+        self._dm = {name: self._ready(fn, name, "datamodule") for name, fn in dm_fns.items()}
+        ready: dict[str, Any] = {"module": self._mod, "datamodule": self._dm}
+        self._data = {name: (owner, ready[owner][name]) for name, (owner, _) in data.items()}
         self.resolve_callbacks(self.callbacks)
         for step in STEPS:
             self._takes_idx[step] = step_arguments(getattr(module, step, None))
@@ -152,7 +154,6 @@ class Dispatcher:
     def resolve_callbacks(self, callbacks: list[Any]) -> None:
         """(Re)build the callback side, after ``configure_callbacks`` changed the list."""
         self.callbacks = callbacks
-        prof = self._profiler
         for name in CALLBACK_HOOKS:
             fns: list[_Fn] = []
             for cb in callbacks:
@@ -161,9 +162,11 @@ class Dispatcher:
                 fn = getattr(cb, name)
                 if name not in ("state_dict",) and does_nothing(fn):
                     continue
-                fns.append(fn if prof is None else profiled(fn, "callback", None, name, prof))
+                fns.append(fn)
             self._cb_fns[name] = tuple(fns)
-            self._cb[name] = tuple(self._ready(fn, name, "callback") for fn in fns)  # type: ignore[misc]
+        if self._profiler is not None:  # engine/_profiler_actions.py: every callback's hook, as Lightning calls it
+            profile_callback_hooks(self._cb_fns, callbacks, self._profiler)
+        self._cb = {name: tuple(self._ready(fn, name, "callback") for fn in fns) for name, fns in self._cb_fns.items()}  # type: ignore[misc]
         self.active = frozenset(
             name for name in set(self._mod) | set(self._cb) if self._mod.get(name) is not None or self._cb.get(name)
         )

@@ -81,7 +81,7 @@ class TrainingEpochLoop:
         state = ctx.state
         trainer = ctx.trainer
         d = ctx.dispatcher()
-        transfer = ctx.data.transfer_fn
+        transfer = ctx.data.transfer
         automatic = ctx.strategy.automatic
         # Schedulers step only under automatic optimization (Lightning's rule); without any, skip the checks.
         schedulers = automatic and bool(ctx.strategy.lr_scheduler_configs)
@@ -129,7 +129,7 @@ class TrainingEpochLoop:
                 if schedulers:
                     self._step_schedulers()
                 break
-            output = closure.run_batch(batch, batch_idx, accumulating) if automatic else self._manual(batch, batch_idx)
+            output = self._automatic(batch, batch_idx, accumulating) if automatic else self._manual(batch, batch_idx)
             if schedulers:
                 self._step_schedulers()
             if batch_end:
@@ -159,6 +159,11 @@ class TrainingEpochLoop:
         self.update_lr_schedulers("step", plateau=False)
         if self.num_ready_batches_reached():
             self.update_lr_schedulers("epoch", plateau=False)
+
+    def _automatic(self, batch: Any, batch_idx: int, accumulating: bool) -> dict[str, Any]:
+        """One batch under automatic optimization (engine/_step.py); a method here, so that a profiled run
+        times it as Lightning's ``run_training_batch`` (engine/_profiler_actions.py)."""
+        return self._closure.run_batch(batch, batch_idx, accumulating)
 
     def _manual(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         ctx = self.ctx

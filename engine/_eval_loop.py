@@ -49,6 +49,8 @@ def restore_modes(modes: list[tuple[Any, bool]]) -> None:
 class EvalLoop:
     """Runs validation (inside fit or ``validate``) or ``test``."""
 
+    batches = BatchIterator  # a profiled run times next() on this loop (engine/_profiler_actions.py)
+
     def __init__(self, ctx: LoopContext, kind: Literal["validation", "test"]) -> None:
         self.ctx = ctx
         self.kind = kind
@@ -94,7 +96,7 @@ class EvalLoop:
         d = ctx.dispatcher()
         state = ctx.state
         strategy = ctx.strategy
-        transfer = ctx.data.transfer_fn
+        transfer = ctx.data.transfer
         self.setup_data()
         loaders = self.loaders or []
         max_batches = self.max_batches
@@ -118,7 +120,7 @@ class EvalLoop:
             state.dataloader_idx = dl_idx
             if limit == 0:
                 continue
-            for batch_idx, batch in enumerate(BatchIterator(loader, limit)):
+            for batch_idx, batch in enumerate(self.batches(loader, limit)):
                 ctx.signals.check()  # engine/_signals.py: SIGTERM stops the run between batches
                 state.eval_batch_idx = batch_idx
                 batch = transfer(batch, dl_idx)

@@ -84,6 +84,8 @@ def _set_sampler_epoch(loader: Any, epoch: int) -> None:
 
 @final
 class FitLoop:
+    batches = BatchIterator  # a profiled run times next() on this loop (engine/_profiler_actions.py)
+
     def __init__(self, ctx: LoopContext) -> None:
         self.ctx = ctx
         self.loader: Any = None
@@ -314,7 +316,7 @@ class FitLoop:
             restore_random(resume.epoch_random, self.loader)
             self.epoch_rng = torch.get_rng_state()
             self.epoch_random = capture_random(self.loader)
-            batches = BatchIterator(self.loader, self.max_batches, skip=resume.batches_done)
+            batches = self.batches(self.loader, self.max_batches, skip=resume.batches_done)
             if resume.rng is not None:
                 torch.set_rng_state(resume.rng)
             restore_random(resume.random, self.loader)
@@ -332,7 +334,7 @@ class FitLoop:
             state.epoch_open = True
             self.epoch_rng = torch.get_rng_state()
             self.epoch_random = capture_random(self.loader)
-            batches = BatchIterator(self.loader, self.max_batches)
+            batches = self.batches(self.loader, self.max_batches)
         self.epoch_loop.run(batches)
         self.end_epoch()
         ctx.signals.check()  # engine/_signals.py: a SIGTERM during the epoch's end stops here

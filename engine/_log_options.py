@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import builtins
 import numbers
-from typing import Any, Callable, Optional, Union
+import warnings
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import torch
 from typing_extensions import final
@@ -16,11 +17,42 @@ from typing_extensions import final
 from loophooks.engine._errors import ConfigurationError
 from loophooks.spec._logging import LOGGING
 
-__all__ = ["LogOptions", "LoggingError", "metric_attribute_of", "reduction_name", "resolve_levels", "to_value"]
+__all__ = [
+    "LogOptions",
+    "LogRequest",
+    "LoggingError",
+    "metric_attribute_of",
+    "reduction_name",
+    "resolve_levels",
+    "resolve_options",
+    "to_value",
+]
 
 
 class LoggingError(ConfigurationError):
     """``self.log`` was called in a way Lightning refuses: the message names the key, the hook and the rule."""
+
+
+class LogRequest(NamedTuple):
+    """The options of a ``self.log`` call as the user gave them (``batch_size`` aside, it changes per batch).
+
+    ``LoopModule.log``/``log_dict`` build one and the engine passes it on whole: the
+    argument list is written in the public signatures and here, nowhere else. A tuple,
+    so the publisher compares a call with the last one from the same place in one
+    ``==`` and reuses the :class:`LogOptions` it resolved then.
+    """
+
+    prog_bar: bool
+    logger: Optional[bool]
+    on_step: Optional[bool]
+    on_epoch: Optional[bool]
+    reduce_fx: Union[str, Callable[..., Any]]
+    enable_graph: bool
+    sync_dist: bool
+    sync_dist_group: Any
+    add_dataloader_idx: bool
+    metric_attribute: Optional[str]
+    rank_zero_only: bool
 
 
 _REDUCE_CALLABLES: dict[Any, str] = {
@@ -223,3 +255,53 @@ def metric_attribute_of(module: Any, name: str, fx: str, value: Any) -> str:
             f"metric_attribute= naming one of {sorted(found.values())}"
         )
     return attribute
+
+
+def resolve_options(
+    request: LogRequest,
+    *,
+    module: Any,
+    fx: Optional[str],
+    name: str,
+    value: Any,
+    dataloader_idx: Optional[int],
+    has_loggers: bool,
+    distributed: bool,
+) -> LogOptions:
+    """Check one ``self.log`` call's options (Lightning's rules) and resolve its defaults."""
+    if not isinstance(name, str):
+        raise LoggingError(f"self.log(name={name!r}, ...): the name must be a str")
+    if isinstance(value, dict):
+        raise LoggingError(
+            f"self.log({name!r}, ...) in {fx}: a dict cannot be logged under one name; use self.log_dict"
+        )
+    step, epoch = resolve_levels(name, fx, request.on_step, request.on_epoch)
+    assert fx is not None
+    if request.add_dataloader_idx and "/dataloader_idx_" in name:
+        raise LoggingError(
+            f"self.log({name!r}, ...) in {fx}: the name must not contain '/dataloader_idx_' while "
+            "add_dataloader_idx=True (the index is added for you)"
+        )
+    reduce = reduction_name(name, fx, request.reduce_fx)
+    metric_attribute = request.metric_attribute
+    if metric_attribute is None and is_metric_object(value):
+        metric_attribute = metric_attribute_of(module, name, fx, value)
+    if request.logger and not has_loggers:
+        # stack: here, MetricsPublisher.log, LoopModule.log, the user's call
+        warnings.warn(f"self.log({name!r}, ..., logger=True) in {fx}, but the Trainer has no logger", stacklevel=4)
+    return LogOptions(
+        fx=fx,
+        name=name,
+        prog_bar=bool(request.prog_bar),
+        logger=True if request.logger is None else bool(request.logger),
+        on_step=step,
+        on_epoch=epoch,
+        reduce=reduce,
+        enable_graph=bool(request.enable_graph),
+        add_dataloader_idx=bool(request.add_dataloader_idx),
+        dataloader_idx=dataloader_idx,
+        metric_attribute=metric_attribute,
+        sync=bool(request.sync_dist) and distributed and not request.rank_zero_only,
+        sync_group=request.sync_dist_group,
+        rank_zero_only=bool(request.rank_zero_only),
+    )

@@ -11,19 +11,18 @@ are Lightning 2.6's rules (spec/METRICS.md); the code is the engine's own.
 
 from __future__ import annotations
 
-import warnings
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import torch
+from torch import Tensor
 from typing_extensions import final
 
 from loophooks.engine._log_options import (
     LoggingError,
     LogOptions,
-    is_metric_object,
-    metric_attribute_of,
-    reduction_name,
+    LogRequest,
     resolve_levels,
+    resolve_options,
     to_value,
 )
 from loophooks.engine._log_store import ResultStore
@@ -52,7 +51,7 @@ class MetricsPublisher:
         self.batches_that_stepped = 0  # the loggers' step during fit
         self.loggers: list[Any] = []
         self.log_every_n_steps = 50
-        self._fast: dict[tuple[Any, ...], tuple[tuple[Any, ...], LogOptions]] = {}  # checked options per call site
+        self._fast: dict[tuple[Any, ...], tuple[LogRequest, LogOptions]] = {}  # checked options per call site
 
     # --- which store is active -------------------------------------------------------------------------
     def store(self) -> Optional[ResultStore]:
@@ -72,114 +71,49 @@ class MetricsPublisher:
         return found
 
     # --- self.log ---------------------------------------------------------------------------------------
-    def log(
-        self,
-        module: Any,
-        name: str,
-        value: Any,
-        prog_bar: bool = False,
-        logger: Optional[bool] = None,
-        on_step: Optional[bool] = None,
-        on_epoch: Optional[bool] = None,
-        reduce_fx: Union[str, Callable[..., Any]] = "mean",
-        enable_graph: bool = False,
-        sync_dist: bool = False,
-        sync_dist_group: Optional[Any] = None,
-        add_dataloader_idx: bool = True,
-        batch_size: Optional[int] = None,
-        metric_attribute: Optional[str] = None,
-        rank_zero_only: bool = False,
-    ) -> None:
+    def log(self, module: Any, name: str, value: Any, batch_size: Optional[int], request: LogRequest) -> None:
+        """One ``self.log`` call: ``request`` holds its options as given (``LoopModule.log`` builds it)."""
         trainer = self._trainer
         fx = trainer.state.hook
         store = self.store()
         if store is None:
             where = fx or "outside any hook"
             if fx is not None:
-                resolve_levels(name, fx, on_step, on_epoch)  # names the hook's rule when it has one
+                resolve_levels(name, fx, request.on_step, request.on_epoch)  # names the hook's rule when it has one
             raise LoggingError(
                 f"self.log({name!r}, ...) in {where}: logging needs a running fit, validate or test loop"
             )
-        # The same call from the same place reuses its checked options: compare the raw arguments only.
+        # The same call from the same place reuses its checked options: compare the options as given only.
         site = (fx, name, store.dataloader_idx)
-        # fmt: off
-        args = (prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist, sync_dist_group,
-                add_dataloader_idx, metric_attribute, rank_zero_only)
-        # fmt: on
         cached = self._fast.get(site)
-        if cached is not None and cached[0] == args and isinstance(value, (torch.Tensor, float, int)):
+        is_tensor = isinstance(value, Tensor)
+        if cached is not None and cached[0] == request and (is_tensor or isinstance(value, (float, int))):
             options = cached[1]
-        else:  # first call here, other arguments, or a metric object (its attribute is looked up each time)
-            # fmt: off
-            options = self._options(
-                module, store, fx, name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph,
-                sync_dist, sync_dist_group, add_dataloader_idx, metric_attribute, rank_zero_only,
+        else:  # first call here, other options, or a metric object (its attribute is looked up each time)
+            options = resolve_options(
+                request,
+                module=module,
+                fx=fx,
+                name=name,
+                value=value,
+                dataloader_idx=store.dataloader_idx,
+                has_loggers=bool(self.loggers),
+                distributed=trainer.strategy.world_size > 1,
             )
-            # fmt: on
-            self._fast[site] = (args, options)
-        assert fx is not None
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            self._fast[site] = (request, options)
+        if is_tensor and value.numel() == 1:
             if value.requires_grad:
                 value = value.detach()  # Lightning detaches every logged tensor, enable_graph or not
             if value.ndim:
                 value = value.squeeze()
         else:
-            value = to_value(name, fx, value, _device(module))
+            value = to_value(name, options.fx, value, _device(module))
         if self._current_fx != fx and self._first_loop_iter in (None, True):
             # a hook's first call in a new epoch: drop its tensors from the previous one
             store.reset(tensors=True, metrics=False, fx=fx)
         sync = _sync_fn(trainer) if options.sync else None
         store.log(options, value, batch_size, sync)
         self._current_fx = fx
-
-    # fmt: off
-    def _options(
-        self, module: Any, store: ResultStore, fx: Optional[str], name: str, value: Any, prog_bar: bool,
-        logger: Optional[bool], on_step: Optional[bool], on_epoch: Optional[bool], reduce_fx: Any, enable_graph: bool,
-        sync_dist: bool, sync_dist_group: Any, add_dataloader_idx: bool, metric_attribute: Optional[str],
-        rank_zero_only: bool,
-    ) -> LogOptions:
-    # fmt: on
-        """Check one ``self.log`` call's options (Lightning's rules) and resolve its defaults."""
-        if not isinstance(name, str):
-            raise LoggingError(f"self.log(name={name!r}, ...): the name must be a str")
-        if isinstance(value, dict):
-            raise LoggingError(
-                f"self.log({name!r}, ...) in {fx}: a dict cannot be logged under one name; use self.log_dict"
-            )
-        step, epoch = resolve_levels(name, fx, on_step, on_epoch)
-        assert fx is not None
-        if add_dataloader_idx and "/dataloader_idx_" in name:
-            raise LoggingError(
-                f"self.log({name!r}, ...) in {fx}: the name must not contain '/dataloader_idx_' while "
-                "add_dataloader_idx=True (the index is added for you)"
-            )
-        reduce = reduction_name(name, fx, reduce_fx)
-        if metric_attribute is None and is_metric_object(value):
-            metric_attribute = metric_attribute_of(module, name, fx, value)
-        if logger and not self.loggers:
-            warnings.warn(
-                f"self.log({name!r}, ..., logger=True) in {fx}, but the Trainer has no logger",
-                UserWarning,
-                stacklevel=4,
-            )
-        distributed = self._trainer.strategy.world_size > 1
-        return LogOptions(
-            fx=fx,
-            name=name,
-            prog_bar=bool(prog_bar),
-            logger=True if logger is None else bool(logger),
-            on_step=step,
-            on_epoch=epoch,
-            reduce=reduce,
-            enable_graph=bool(enable_graph),
-            add_dataloader_idx=bool(add_dataloader_idx),
-            dataloader_idx=store.dataloader_idx,
-            metric_attribute=metric_attribute,
-            sync=bool(sync_dist) and distributed and not rank_zero_only,
-            sync_group=sync_dist_group,
-            rank_zero_only=bool(rank_zero_only),
-        )
 
     # --- the three dictionaries -------------------------------------------------------------------------
     def _read(self) -> Optional[tuple[Metrics, Metrics, Metrics]]:

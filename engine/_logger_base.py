@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Optional, Union
 
-from loophooks.engine._files import write_text_durably
+from loophooks._files import write_text_durably
 from loophooks.engine._errors import ConfigurationError
 
 __all__ = ["Logger", "save_hparams_to_yaml"]

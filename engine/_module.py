@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from loophooks.engine._hparams import HyperparametersMixin
+from loophooks.engine._log_options import LogRequest
 from loophooks.engine._module_api import ModuleAPI
 from loophooks.spec import (
     CheckpointHooks,
@@ -49,7 +50,7 @@ def clip_gradients(
         return
     if gradient_clip_algorithm not in ("norm", "value"):
         raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value'; received {gradient_clip_algorithm!r}")
-    from loophooks.spec._protocols import clip_gradients_of
+    from loophooks.spec._defaults import clip_gradients_of
 
     clip_gradients_of(optimizer, gradient_clip_val, gradient_clip_algorithm)  # the spec's one implementation
 
@@ -200,31 +201,17 @@ class LoopModule(
         several evaluation loaders give ``name/dataloader_idx_N``. ``sync_dist=True``
         reduces over the processes of a distributed run. See spec/METRICS.md.
         """
+        # fmt: off
+        request = _new_request(LogRequest, (
+            prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist, sync_dist_group,
+            add_dataloader_idx, metric_attribute, rank_zero_only,
+        ))
+        # fmt: on
         trainer = self._trainer
-        if trainer is None:  # Lightning's rule: a step method run without a Trainer may call log
-            warnings.warn(
-                f"self.log({name!r}, ...) was called but {type(self).__name__} is not attached to a Trainer; ignored",
-                UserWarning,
-                stacklevel=2,
-            )
+        if trainer is None:
+            _warn_detached(self, name)
             return
-        trainer._metrics.log(
-            self,
-            name,
-            value,
-            prog_bar,
-            logger,
-            on_step,
-            on_epoch,
-            reduce_fx,
-            enable_graph,
-            sync_dist,
-            sync_dist_group,
-            add_dataloader_idx,
-            batch_size,
-            metric_attribute,
-            rank_zero_only,
-        )
+        trainer._metrics.log(self, name, value, batch_size, request)
 
     def log_dict(
         self,
@@ -242,24 +229,20 @@ class LoopModule(
         rank_zero_only: bool = False,
     ) -> None:
         """:meth:`log` for each item (a torchmetrics ``MetricCollection`` logs each of its metrics)."""
+        # one request for every item: log_dict has no metric_attribute (each metric's is looked up)
+        # fmt: off
+        request = _new_request(LogRequest, (
+            prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist, sync_dist_group,
+            add_dataloader_idx, None, rank_zero_only,
+        ))
+        # fmt: on
         items = dictionary.items(keep_base=False) if _is_metric_collection(dictionary) else dictionary.items()  # type: ignore[call-arg]
+        trainer = self._trainer
         for name, value in items:
-            self.log(
-                name,
-                value,
-                prog_bar,
-                logger,
-                on_step,
-                on_epoch,
-                reduce_fx,
-                enable_graph,
-                sync_dist,
-                sync_dist_group,
-                add_dataloader_idx,
-                batch_size,
-                None,
-                rank_zero_only,
-            )
+            if trainer is None:
+                _warn_detached(self, name)
+            else:
+                trainer._metrics.log(self, name, value, batch_size, request)
 
     def clip_gradients(
         self,
@@ -295,6 +278,20 @@ class LoopModule(
             clip(optimizer, gradient_clip_val, gradient_clip_algorithm)
         else:
             clip_gradients(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+
+# A LogRequest straight from its values: NamedTuple's own __new__ is a Python call, which would double the cost
+# of building the request on self.log's path; tests/engine/test_engine_log_request.py checks the field order.
+_new_request = tuple.__new__
+
+
+def _warn_detached(module: LoopModule, name: str) -> None:
+    """Lightning's rule: a step method run without a Trainer may call ``self.log``; the value goes nowhere."""
+    warnings.warn(
+        f"self.log({name!r}, ...) was called but {type(module).__name__} is not attached to a Trainer; ignored",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _is_metric_collection(value: Any) -> bool:

@@ -32,6 +32,8 @@ __all__ = ["PredictLoop"]
 
 @final
 class PredictLoop:
+    batches = BatchIterator  # a profiled run times next() on this loop (engine/_profiler_actions.py)
+
     def __init__(self, ctx: LoopContext) -> None:
         self.ctx = ctx
         # what BasePredictionWriter reads (Lightning's predict_loop members)
@@ -39,6 +41,7 @@ class PredictLoop:
         self.epoch_batch_indices: list[list[list[int]]] = []
         self._predictions: list[list[Any]] = []
         self.loaders: Optional[list[Any]] = None  # trainer.predict_dataloaders
+        self.max_batches: list[Any] = []  # trainer.num_predict_batches: each loader's batches, after the limit
 
     @property
     def predictions(self) -> Any:
@@ -58,7 +61,7 @@ class PredictLoop:
         d = ctx.dispatcher()
         state = ctx.state
         strategy = ctx.strategy
-        transfer = ctx.data.transfer_fn
+        transfer = ctx.data.transfer
         if trainer.limit_predict_batches == 0:
             return None
         loaders = as_loader_list(ctx.data.request("predict_dataloader"), "predict_dataloader")
@@ -66,6 +69,7 @@ class PredictLoop:
         limits = [
             num_batches(loader_length(dl), trainer.limit_predict_batches, "limit_predict_batches") for dl in loaders
         ]
+        self.max_batches = limits
         if not loaders or sum(limits) == 0:
             return None
         multi = len(loaders) > 1
@@ -91,7 +95,7 @@ class PredictLoop:
             state.dataloader_idx = dl_idx
             if limit == 0:
                 continue
-            for batch_idx, batch in enumerate(BatchIterator(loader, limit)):
+            for batch_idx, batch in enumerate(self.batches(loader, limit)):
                 ctx.signals.check()  # engine/_signals.py: SIGTERM stops the run between batches
                 state.eval_batch_idx = batch_idx
                 batch = transfer(batch, dl_idx)

@@ -1,18 +1,9 @@
-"""``Trainer(profiler=...)``: timing of hook calls under Lightning's action names.
+"""``Trainer(profiler=...)``: the profilers, with Lightning's names, options and reports.
 
-A profiler is resolved once per Trainer (:func:`resolve_profiler`). When it is not
-the pass-through one, the dispatcher wraps each function it resolved for the run in
-a :class:`Profiled` call that times it under Lightning's action name
-(``[LightningModule]Model.on_fit_start``, ``[Callback]Name.on_train_start``,
-``[LightningDataModule]Name.setup``). With ``profiler=None`` nothing is wrapped, so
-the hook calls of an unprofiled run are exactly those of an engine without profiling.
-
-Hooks the dispatcher never calls (a default that does nothing, a callback that does
-not define the hook or whose body is only ``pass``) are not recorded, whereas Lightning times even those calls;
-loop-level actions (``run_training_epoch``, ``run_training_batch``, dataloader
-``next`` calls, ``[Strategy]`` actions) are not recorded either. ``training_step`` and
-the other step methods are recorded as ``[LightningModule]Model.<step>`` where Lightning
-names them ``[Strategy]<StrategyClass>.<step>``.
+A profiler is resolved once per Trainer (:func:`resolve_profiler`). What a profiled run
+records (every hook Lightning calls and its loop-level actions, under Lightning's action
+names) is engine/_profiler_actions.py's; with ``profiler=None`` nothing is wrapped, so the
+calls of an unprofiled run are exactly those of an engine without profiling.
 """
 
 from __future__ import annotations
@@ -28,18 +19,15 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, Union, cast
 
-from loophooks.engine._files import write_text_durably
+from loophooks._files import write_text_durably
 from loophooks.engine._errors import ConfigurationError
 
 __all__ = [
     "AdvancedProfiler",
     "PassThroughProfiler",
-    "Profiled",
     "Profiler",
     "PyTorchProfiler",
     "SimpleProfiler",
-    "action_name",
-    "profiled",
     "resolve_profiler",
 ]
 
@@ -311,47 +299,3 @@ def resolve_profiler(profiler: Any) -> Profiler:
         f"Trainer(profiler=...) must be None, 'simple', 'advanced', 'pytorch' or a loophooks.profilers.Profiler; "
         f"received {profiler!r}"
     )
-
-
-def action_name(target: str, owner: Any, hook: str) -> str:
-    """Lightning's action name for a hook call: ``[LightningModule]Model.hook``, ``[Callback]key.hook``, ..."""
-    if target == "callback":
-        return f"[Callback]{getattr(owner, 'state_key', type(owner).__qualname__)}.{hook}"
-    kind = "LightningDataModule" if target == "datamodule" else "LightningModule"
-    return f"[{kind}]{type(owner).__name__}.{hook}"
-
-
-def profiled(fn: Optional[Callable[..., Any]], target: str, owner: Any, hook: str, profiler: Profiler) -> Any:
-    """``fn`` (None stays None) wrapped to be timed under Lightning's action name; a bound method names its
-    own owner (a callback), else ``owner`` (the model or datamodule) does."""
-    if fn is None:
-        return None
-    return Profiled(fn, action_name(target, getattr(fn, "__self__", None) or owner, hook), profiler)
-
-
-class Profiled:
-    """A resolved hook function timed under its action name; passes ``__self__``/``__func__`` through so the
-    dispatcher's identity checks (is it the default? is the callback monitoring?) see the original."""
-
-    __slots__ = ("fn", "action", "profiler")
-
-    def __init__(self, fn: Callable[..., Any], action: str, profiler: Profiler) -> None:
-        self.fn = fn
-        self.action = action
-        self.profiler = profiler
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        profiler = self.profiler
-        profiler.start(self.action)
-        try:
-            return self.fn(*args, **kwargs)
-        finally:
-            profiler.stop(self.action)
-
-    @property
-    def __self__(self) -> Any:
-        return getattr(self.fn, "__self__", None)
-
-    @property
-    def __func__(self) -> Any:
-        return getattr(self.fn, "__func__", None)

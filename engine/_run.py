@@ -41,6 +41,8 @@ from loophooks.engine._optimization import _NoOptimizer, parse_optimizers
 from loophooks.engine._options import reorder_callbacks
 from loophooks.engine._lightning_options import anomaly_context
 from loophooks.engine._predict_loop import PredictLoop
+from loophooks.engine._profiler_actions import instrument_run
+from loophooks.engine._profilers import PassThroughProfiler
 from loophooks.engine._signals import sigint_ignored
 from loophooks.engine._strategy import Strategy
 from loophooks.spec import Stage
@@ -162,13 +164,19 @@ def _run_stage(trainer: Trainer, fn: Stage) -> Any:
     module = ctx.strategy.module
     if isinstance(module, nn.Module):
         module.zero_grad()
+    # engine/_profiler_actions.py: a profiled run's loop-level actions (an unprofiled run's loops are left as built)
+    profiler = None if isinstance(trainer.profiler, PassThroughProfiler) else trainer.profiler
     if fn == "fit":
+        instrument_run(ctx, [trainer._fit_loop], profiler)
         trainer._fit_loop.run_sanity_check()
         trainer._fit_loop.run()
         return None
     if fn == "predict":
-        return PredictLoop(ctx).run(trainer._return_predictions)
+        predict_loop = PredictLoop(ctx)
+        instrument_run(ctx, [predict_loop], profiler)
+        return predict_loop.run(trainer._return_predictions)
     trainer._eval_loop = EvalLoop(ctx, "validation" if fn == "validate" else "test")
+    instrument_run(ctx, [trainer._eval_loop], profiler)
     outputs = trainer._eval_loop.run()
     results = [{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in out.items()} for out in outputs]
     if trainer._verbose and trainer.is_global_zero:
@@ -181,7 +189,7 @@ def _resolve_ckpt_path(trainer: Trainer, ckpt_path: Optional[Union[str, os.PathL
     if ckpt_path not in ("best", "last"):
         return None if ckpt_path is None else os.fspath(ckpt_path)
     if ckpt_path == "last":  # from disk, as Lightning: a new process finds the last run's last.ckpt
-        from loophooks.engine.callbacks import find_last_checkpoint
+        from loophooks.engine.callbacks._last_checkpoint import find_last_checkpoint
 
         return find_last_checkpoint(trainer, fn)
     cb = trainer.checkpoint_callback

@@ -1,20 +1,27 @@
-"""Generate the spec's Protocol stubs from the hook table: ``python scripts/gen_stubs.py [--check]``.
+"""Generate the spec's Protocols and their stubs from the hook table: ``python scripts/gen_stubs.py [--check]``.
 
-The hook table (``loophooks.spec.HOOKS`` and ``CALLBACK_HOOKS``) is the one source
-of every hook's signature. This script writes
-``stubs/loophooks-stubs/spec/_protocols.pyi``: each Protocol class of
-``loophooks.spec._protocols`` with its members in their runtime order and each
-member's signature rendered from the table, not copied from the Protocol source.
-The table carries every static shape itself (``TRAIN_DATALOADERS``,
-``OptimizerLRScheduler``), so the stub never refines what the table says.
+The hook table (``spec/_table.py``: ``HOOKS``, ``CALLBACK_HOOKS`` and
+``PROTOCOL_CLASSES``) is the one place a hook's signature, normative docstring
+(``Hook.doc``) and default body (``Hook.body``) are written. This script writes,
+from it alone:
 
-Members whose runtime body is empty (``...``) are required: mypy makes them
-implicitly abstract in a ``.py`` Protocol but not in a stub, so the stub marks
-them ``@abstractmethod`` to keep "an explicit subclass must implement
-``training_step``".
+- ``spec/_protocols.py``, the runtime Protocols: each method with the table's full
+  signature (what the loop may pass), its docstring and its default body, copied in
+  so that a default costs no extra call. An explicit subclass inherits those
+  bodies; a class that merely has the methods matches structurally.
+- ``spec/_hook_names.py``: ``HookName``, the ``Literal`` of every hook name, which
+  mypy holds code that names a hook to.
+- ``stubs/loophooks-stubs/spec/_protocols.pyi``: each member with the table's
+  *static* signature (:func:`loophooks.spec._signatures.static_params`), what a
+  type checker holds every implementation to. A member without a default body
+  (``Hook.body`` is None) is required: mypy makes it implicitly abstract in a
+  ``.py`` Protocol but not in a stub, so the stub marks it ``@abstractmethod``.
 
-``--check`` exits 1 and prints a diff when the checked-in stubs differ from what
-the table produces now; ``tests/typing/test_typing.py`` runs the same comparison.
+Both render signatures with ``loophooks.spec._signatures`` (the renderer error
+messages use too), so a signature change is one edit in the table.
+
+``--check`` exits 1 and prints a diff when a checked-in file differs from what the
+table produces now; ``tests/typing/test_typing.py`` runs the same comparison.
 ``--stubtest`` runs mypy's stubtest over every stub in the installed layout (about
 a minute; the test suite runs a quicker comparison of its own), with
 ``stubs/stubtest-allowlist.txt`` for deliberate differences.
@@ -22,7 +29,6 @@ a minute; the test suite runs a quicker comparison of its own), with
 
 from __future__ import annotations
 
-import ast
 import difflib
 import inspect
 import os
@@ -30,17 +36,18 @@ import re
 import subprocess
 import sys
 import tempfile
-import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 STUBS = ROOT / "stubs"
-PROTOCOLS_STUB = "loophooks-stubs/spec/_protocols.pyi"
+PROTOCOLS_STUB = "stubs/loophooks-stubs/spec/_protocols.pyi"
+PROTOCOLS_MODULE = "spec/_protocols.py"
+_WIDTH = 120  # pyproject's [tool.ruff] line-length: the generated module is formatted as ruff formats it
 
 
-# Every name a stub may use, and the import that provides it; only those used are emitted.
+# Every name a generated file may use, and the import that provides it; only those used are emitted.
 _IMPORTS: tuple[tuple[str, str], ...] = (
     ("abstractmethod", "from abc import abstractmethod"),
     ("Callable", "from collections.abc import Callable"),
@@ -50,6 +57,7 @@ _IMPORTS: tuple[tuple[str, str], ...] = (
     ("Any", "from typing import Any"),
     ("Literal", "from typing import Literal"),
     ("Protocol", "from typing import Protocol"),
+    ("cast", "from typing import cast"),
     ("runtime_checkable", "from typing import runtime_checkable"),
     ("torch", "import torch"),
     ("Tensor", "from torch import Tensor"),
@@ -57,138 +65,220 @@ _IMPORTS: tuple[tuple[str, str], ...] = (
     ("LRScheduler", "from torch.optim.lr_scheduler import LRScheduler"),
     ("ReduceLROnPlateau", "from torch.optim.lr_scheduler import ReduceLROnPlateau"),
     ("TypeAlias", "from typing_extensions import TypeAlias"),
+    ("HookNotImplementedError", "from loophooks.spec._defaults import HookNotImplementedError"),
+    ("clip_gradients_of", "from loophooks.spec._defaults import clip_gradients_of"),
+    ("loop_model", "from loophooks.spec._defaults import loop_model"),
+    ("missing_hook", "from loophooks.spec._defaults import missing_hook"),
+    ("move_data_to_device", "from loophooks.spec._defaults import move_data_to_device"),
     ("OptimizerLRScheduler", "from loophooks.spec._optimizer_config import OptimizerLRScheduler"),
 )
 
-def _aliases() -> dict[int, str]:
-    """Type aliases the stubs name rather than spell out (and import, through :data:`_IMPORTS`)."""
-    from loophooks.spec import _optimizer_config
-
-    return {id(_optimizer_config.OptimizerLRScheduler): "OptimizerLRScheduler"}
-
-
-_ALIASES: dict[int, str] = {}
-
-_HEADER = """\
-# Generated by scripts/gen_stubs.py from the hook table (loophooks.spec.HOOKS, CALLBACK_HOOKS).
+_STUB_HEADER = """\
+# Generated by scripts/gen_stubs.py from the hook table (spec/_table.py: HOOKS, CALLBACK_HOOKS, PROTOCOL_CLASSES).
 # Do not edit: change the table (or the generator) and run `python scripts/gen_stubs.py`.
 """
+
+_MODULE_HEADER = '''\
+# Generated by scripts/gen_stubs.py from the hook table (spec/_table.py: HOOKS, CALLBACK_HOOKS, PROTOCOL_CLASSES).
+# Do not edit: change the table (or the generator) and run `python scripts/gen_stubs.py`.
+"""The hooks as ``typing.Protocol`` classes, generated from the hook table.
+
+Each Protocol method carries the table's signature, its normative docstring
+(``Hook.doc``) and its default body (``Hook.body``), so a class that subclasses a
+Protocol explicitly inherits the standard's default behaviour, and a class that
+merely has the methods matches it structurally. No optional hook's body is trivial
+(``...`` or ``pass``): mypy treats such Protocol members as abstract, which would
+make every explicit subclass implement every hook; the required ones (the steps,
+``configure_optimizers``) are exactly those.
+
+The docstrings are normative. *Must*, *should* and *may* apply to the trainer
+(the framework calling the hook) unless they name the user's implementation.
+They say what a hook receives, may return and may rely on; *when* it runs
+relative to other hooks is written once, in ``spec/ORDER.md`` (as code,
+``expected_calls``), and who hears it first in the table's ``callers``; a
+docstring names the section rather than restating it. "Fit's validation" means
+validation run inside ``fit`` (the sanity check included), "eval mode" means
+``model.training is False``.
+
+The big Protocols are unions of small ones (``ModelHooks`` is ``StageHooks`` plus
+``BatchHooks`` plus ...), so a framework or a type checker can ask for exactly
+the hooks it needs.
+"""
+
+from __future__ import annotations
+
+'''
+
+# typing's Protocol, not beartype.typing's: beartype's caches isinstance() results, but it also
+# judges isinstance() structurally for *concrete* subclasses, so an unrelated model with the same
+# hooks would pass isinstance(obj, UserModel). No loop asks isinstance() of a Protocol per call.
+# runtime_checkable comes from typing_extensions, as it did when the Protocols were written by hand.
+_RUNTIME_CHECKABLE = "from typing_extensions import runtime_checkable"
 
 
 class StubGenerationError(RuntimeError):
     """The Protocols and the table disagree: a member without a table entry, or a hook without a Protocol."""
 
 
-def _is_trivial(func: Callable[..., Any]) -> bool:
-    """Whether ``func``'s body is only a docstring and ``...``: a member every implementation must provide."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
-    node = tree.body[0]
-    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    body = list(node.body)
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        if isinstance(body[0].value.value, str):
-            body = body[1:]
-    return all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and s.value.value is ... for s in body)
+def _layout() -> list[tuple[Any, list[Any]]]:
+    """Each Protocol class of the table with its hooks, in order; every hook placed exactly once."""
+    from loophooks.spec._table import CALLBACK_HOOKS, HOOKS, PROTOCOL_CLASSES
+
+    names = {cls.name for cls in PROTOCOL_CLASSES}
+    for kind, table in (("module", HOOKS), ("callback", CALLBACK_HOOKS)):
+        homeless = [h.name for h in table.values() if h.protocol not in names]
+        if homeless:
+            raise StubGenerationError(f"{kind} hooks without a Protocol in PROTOCOL_CLASSES: {homeless}")
+    return [
+        (cls, [h for h in (CALLBACK_HOOKS if cls.name == "Callback" else HOOKS).values() if h.protocol == cls.name])
+        for cls in PROTOCOL_CLASSES
+    ]
 
 
-def _default(value: object) -> str:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return repr(value)
-    return "..."
+def _check_runtime() -> None:
+    """Every member of the runtime Protocols is a hook of the table: a method added to ``spec/_protocols.py``
+    by hand would otherwise live on, unseen by the stubs and the checks."""
+    from loophooks.spec import _protocols
+    from loophooks.spec._table import CALLBACK_HOOKS, HOOKS
+
+    for cls, _ in _layout():
+        runtime = getattr(_protocols, cls.name, None)
+        if runtime is None:
+            continue  # a new Protocol, not generated yet: the staleness check reports it
+        kind, table = ("callback", CALLBACK_HOOKS) if cls.name == "Callback" else ("module", HOOKS)
+        for member, value in vars(runtime).items():
+            if member.startswith("_") or not inspect.isfunction(value):
+                continue
+            if member not in table:
+                raise StubGenerationError(f"{cls.name}.{member} is not in the hook table ({kind} hooks)")
 
 
-def static_params(hook: Any) -> tuple[list[Any], bool]:
-    """The parameters a type checker holds an implementation to, and whether the signature ends in ``*args``.
+def _exported() -> list[str]:
+    from loophooks.spec._table import PROTOCOL_CLASSES
 
-    The table says when the loop passes each parameter (``Param.passed``); the
-    static signature is what every implementation must accept. A parameter passed
-    only with several loaders is left out, so an override may declare it (with a
-    default) or not. From a parameter passed only when declared (a step's
-    ``batch_idx``) on, the signature is ``*args: Any, **kwargs: Any``: both
-    ``(self, batch)`` and ``(self, batch, batch_idx)`` override that, and nothing
-    narrower than it.
-    """
-    params: list[Any] = []
-    for p in hook.params:
-        if p.passed == "if_declared":
-            return params, True
-        if p.passed != "several_loaders":
-            params.append(p)
-    return params, False
+    return sorted([cls.name for cls in PROTOCOL_CLASSES] + ["HookNotImplementedError"])
 
 
-def _method(hook: Any, *, abstract: bool) -> list[str]:
-    from loophooks.spec._render import render_hint
+def _dunder_all() -> str:
+    return "__all__ = [\n" + "".join(f'    "{name}",\n' for name in _exported()) + "]\n"
 
-    fixed, gradual = static_params(hook)
-    params = ["self"]
-    for p in fixed:
-        text = f"{p.name}: {render_hint(p.annotation)}"
-        if not p.required:
-            text += f" = {_default(p.default)}"
-        params.append(text)
-    if gradual:
-        params += ["*args: Any", "**kwargs: Any"]
-    returns = _ALIASES.get(id(hook.returns)) or render_hint(hook.returns)
+
+# --- the stub -------------------------------------------------------------------------------------------
+
+
+def _stub_method(hook: Any, *, abstract: bool) -> list[str]:
+    from loophooks.spec._signatures import render_params, render_returns
+
+    params = render_params(hook, static=True)
+    returns = render_returns(hook)
     lines = ["    @abstractmethod"] if abstract else []
     signature = f"    def {hook.name}({', '.join(params)}) -> {returns}: ..."
-    if len(signature) > 120:
+    if len(signature) > _WIDTH:
         inner = "".join(f"        {p},\n" for p in params)
         signature = f"    def {hook.name}(\n{inner}    ) -> {returns}: ..."
     lines.append(signature)
     return lines
 
 
+def _attribute(attr: Any) -> str:
+    from loophooks.spec._render import render_hint
+
+    return f"    {attr.name}: {render_hint(attr.annotation)} = {attr.value!r}"
+
+
+def _class_line(cls: Any) -> str:
+    return f"class {cls.name}({', '.join((*cls.bases, 'Protocol'))}):"
+
+
 def _protocols_stub() -> str:
-    from loophooks.spec import _protocols
-
-    _ALIASES.update(_aliases())
-    from loophooks.spec._table import CALLBACK_HOOKS, HOOKS
-
-    body: list[str] = []
-    placed: dict[str, set[str]] = {"module": set(), "callback": set()}
-    for name, cls in vars(_protocols).items():
-        if not inspect.isclass(cls) or cls.__module__ != _protocols.__name__ or name.startswith("_"):
-            continue
-        bases = ", ".join(b.__name__ for b in cls.__bases__)
-        if issubclass(cls, BaseException):
-            body.append(f"class {name}({bases}): ...\n")
-            continue
-        kind = "callback" if name == "Callback" else "module"
-        table = CALLBACK_HOOKS if kind == "callback" else HOOKS
-        lines = ["@runtime_checkable"] if getattr(cls, "_is_runtime_protocol", False) else []
-        lines.append(f"class {name}({bases}):")
-        for attr, annotation in cls.__dict__.get("__annotations__", {}).items():
-            text = f"    {attr}: {annotation if isinstance(annotation, str) else annotation.__name__}"
-            # An attribute without a value in a Protocol is abstract: every explicit subclass would have to set it.
-            if attr in cls.__dict__:
-                text += f" = {_default(cls.__dict__[attr])}"
-            lines.append(text)
-        for member, value in vars(cls).items():
-            if member.startswith("_") or not inspect.isfunction(value):
-                continue
-            if member not in table:
-                raise StubGenerationError(f"{name}.{member} is not in the hook table ({kind} hooks)")
-            placed[kind].add(member)
-            lines.extend(_method(table[member], abstract=_is_trivial(value)))
-        if len(lines) == (2 if lines[0].startswith("@") else 1):
+    body = ["class HookNotImplementedError(NotImplementedError): ...\n"]
+    for cls, hooks in _layout():
+        lines = ["@runtime_checkable", _class_line(cls)]
+        lines += [_attribute(attr) for attr in cls.attributes]
+        for hook in hooks:
+            lines.extend(_stub_method(hook, abstract=hook.body is None))
+        if len(lines) == 2:
             lines.append("    ...")
         body.append("\n".join(lines) + "\n")
-    for kind, table in (("module", HOOKS), ("callback", CALLBACK_HOOKS)):
-        missing = [hook for hook in table if hook not in placed[kind]]
-        if missing:
-            raise StubGenerationError(f"{kind} hooks without a Protocol in loophooks.spec._protocols: {missing}")
-
-    exported = "".join(f'    "{name}",\n' for name in _protocols.__all__)
-    text = f"__all__ = [\n{exported}]\n\n" + "\n".join(body)
-    return _HEADER + "\n" + _imports(text) + "\n\n" + text
+    text = _dunder_all() + "\n" + "\n".join(body)
+    # the stub declares HookNotImplementedError itself (the runtime re-exports spec/_defaults.py's)
+    return _STUB_HEADER + "\n" + _imports(text, skip={"HookNotImplementedError"}) + "\n\n" + text
 
 
-def _imports(text: str) -> str:
-    """The import lines for the names ``text`` uses, one line per module, in :data:`_IMPORTS` order."""
+# --- the runtime module ---------------------------------------------------------------------------------
+
+
+def _docstring(text: str, indent: int) -> list[str]:
+    """A docstring as ruff formats it: one line, or the summary line, the rest, and the quotes on their own."""
+    pad = " " * indent
+    lines = inspect.cleandoc(text).splitlines()
+    if len(lines) == 1:
+        return [f'{pad}"""{lines[0]}"""']
+    return [f'{pad}"""{lines[0]}', *(f"{pad}{line}" if line else "" for line in lines[1:]), f'{pad}"""']
+
+
+def _def_line(name: str, params: list[str], returns: str) -> list[str]:
+    """``def name(params) -> returns:`` at method indent, split as ruff splits a line over the width."""
+    one = f"    def {name}({', '.join(params)}) -> {returns}:"
+    if len(one) <= _WIDTH:
+        return [one]
+    hugged = f"        {', '.join(params)}"
+    if len(hugged) <= _WIDTH:
+        return [f"    def {name}(", hugged, f"    ) -> {returns}:"]
+    return [f"    def {name}(", *(f"        {p}," for p in params), f"    ) -> {returns}:"]
+
+
+def _module_method(hook: Any) -> tuple[list[str], str]:
+    """A Protocol method's lines, and its code (signature and body, without the docstring) for the imports."""
+    from loophooks.spec._signatures import render_params, render_returns
+
+    params, returns = render_params(hook), render_returns(hook)
+    body = inspect.cleandoc(hook.body) if hook.body is not None else "..."
+    code_lines = [f"        {line}" if line else "" for line in body.splitlines()]
+    signature = _def_line(hook.name, params, returns)
+    if not hook.doc:
+        raise StubGenerationError(f"{hook.protocol}.{hook.name} has no docstring in the table (Hook.doc)")
+    return [*signature, *_docstring(hook.doc, 8), *code_lines], "\n".join(signature + code_lines)
+
+
+def _import_block(code: str) -> str:
+    """The module's imports, grouped as ruff leaves them: standard library, third party, loophooks."""
+    lines = _imports(code).splitlines()
+    stdlib = [line for line in lines if line.split()[1].split(".")[0] in ("abc", "collections", "typing")]
+    ours = [line for line in lines if "loophooks" in line]
+    third = [line for line in lines if line not in stdlib and line not in ours] + [_RUNTIME_CHECKABLE]
+    return "\n\n".join("\n".join(_wrap_import(line) for line in group) for group in (stdlib, third, ours) if group)
+
+
+def _wrap_import(line: str) -> str:
+    if len(line) <= _WIDTH:
+        return line
+    head, names = line.split(" import ")
+    return f"{head} import (\n" + "".join(f"    {name},\n" for name in names.split(", ")) + ")"
+
+
+def _protocols_module() -> str:
+    blocks: list[str] = []
+    code = ["Protocol", "HookNotImplementedError"]
+    for cls, hooks in _layout():
+        lines = ["@runtime_checkable", _class_line(cls), *_docstring(cls.doc, 4)]
+        for attr in cls.attributes:
+            lines += ["", _attribute(attr), *_docstring(attr.doc, 4)]
+            code.append(_attribute(attr))
+        for hook in hooks:
+            method, method_code = _module_method(hook)
+            lines += ["", *method]
+            code.append(method_code)
+        blocks.append("\n".join(lines) + "\n")
+    imports = _import_block("\n".join(code).replace("runtime_checkable", ""))
+    return _MODULE_HEADER + imports + "\n\n" + _dunder_all() + "\n\n" + "\n\n".join(blocks)
+
+
+def _imports(text: str, skip: frozenset[str] | set[str] = frozenset()) -> str:
+    """The import lines for the names ``text`` uses (but ``skip``), one line per module, in :data:`_IMPORTS` order."""
     lines: dict[str, list[str]] = {}
     for word, line in _IMPORTS:
-        if re.search(rf"\b{word}\b", text):
+        if word not in skip and re.search(rf"\b{word}\b", text):
             if line.startswith("import "):
                 lines[line] = []
             else:
@@ -197,17 +287,65 @@ def _imports(text: str) -> str:
     return "\n".join(f"{head} {', '.join(names)}" if names else head for head, names in lines.items())
 
 
-GENERATED: Mapping[str, Callable[[], str]] = {PROTOCOLS_STUB: _protocols_stub}
-"""Each generated stub, by its path under ``stubs/``."""
+_HOOK_NAMES_BEFORE = '''\
+# Generated by scripts/gen_stubs.py from the hook table (spec/_table.py: HOOKS, CALLBACK_HOOKS).
+# Do not edit: change the table (or the generator) and run `python scripts/gen_stubs.py`.
+"""``HookName``: every hook name of the table (spec/_table.py's ``HOOKS`` and ``CALLBACK_HOOKS``) as a Literal.
+
+Code that names a hook (``Dispatcher.hook("on_train_start")``, ``expected_calls``'
+writer, the core rules) takes a ``HookName``, so ``mypy --strict`` flags a
+misspelled name where it is written instead of a run silently calling nothing. A
+name built at run time (an f-string) goes through :func:`hook_name`, which checks
+it against the table. The Literal lists the table's names in the table's order
+(``HOOKS``, then the hooks only callbacks have).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, cast, get_args
+
+__all__ = ["HOOK_NAMES", "HookName", "hook_name"]
+
+HookName = Literal[
+'''
+
+_HOOK_NAMES_AFTER = '''\
+]
+
+HOOK_NAMES: Final[frozenset[str]] = frozenset(get_args(HookName))
+
+
+def hook_name(name: str) -> HookName:
+    """``name`` as a :data:`HookName`, after checking that the table has it (ValueError otherwise)."""
+    if name not in HOOK_NAMES:
+        raise ValueError(f"{name!r} is not a hook of loophooks.spec's table (HOOKS or CALLBACK_HOOKS)")
+    return cast(HookName, name)  # checked above: the one conversion from str
+'''
+
+
+def _hook_names_module() -> str:
+    from loophooks.spec._table import CALLBACK_HOOKS, HOOKS
+
+    names = [*HOOKS, *(name for name in CALLBACK_HOOKS if name not in HOOKS)]
+    return _HOOK_NAMES_BEFORE + "".join(f'    "{name}",\n' for name in names) + _HOOK_NAMES_AFTER
+
+
+GENERATED: Mapping[str, Callable[[], str]] = {
+    PROTOCOLS_MODULE: _protocols_module,
+    "spec/_hook_names.py": _hook_names_module,
+    PROTOCOLS_STUB: _protocols_stub,
+}
+"""Each generated file, by its path in the repository."""
 
 
 def generate() -> dict[str, str]:
-    """The text every generated stub should have now, by path under ``stubs/``."""
+    """The text every generated file should have now, by path in the repository."""
+    _check_runtime()
     return {path: make() for path, make in GENERATED.items()}
 
 
-def differences(root: Path = STUBS) -> dict[str, str]:
-    """A unified diff per generated stub whose checked-in text differs from :func:`generate` ({} when in sync)."""
+def differences(root: Path = ROOT) -> dict[str, str]:
+    """A unified diff per generated file whose checked-in text differs from :func:`generate` ({} when in sync)."""
     diffs: dict[str, str] = {}
     for path, wanted in generate().items():
         target = root / path
@@ -217,8 +355,8 @@ def differences(root: Path = STUBS) -> dict[str, str]:
                 difflib.unified_diff(
                     current.splitlines(keepends=True),
                     wanted.splitlines(keepends=True),
-                    f"stubs/{path} (checked in)",
-                    f"stubs/{path} (from the table)",
+                    f"{path} (checked in)",
+                    f"{path} (from the table)",
                 )
             )
     return diffs
@@ -251,13 +389,17 @@ def main(argv: list[str]) -> int:
         for diff in diffs.values():
             sys.stdout.write(diff)
         if diffs:
-            print("stubs are out of date: run `python scripts/gen_stubs.py`", file=sys.stderr)
+            print("generated files are out of date: run `python scripts/gen_stubs.py`", file=sys.stderr)
         return 1 if diffs else 0
     for path, text in generate().items():
-        target = STUBS / path
+        target = ROOT / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        print(f"wrote stubs/{path}")
+        if not target.is_file() or target.read_text() != text:
+            # written beside, then moved over: an interrupted run never leaves half a module
+            partial = target.with_name(target.name + ".tmp")
+            partial.write_text(text)
+            os.replace(partial, target)
+            print(f"wrote {path}")
     return 0
 
 

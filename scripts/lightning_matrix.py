@@ -100,7 +100,8 @@ EXPLANATIONS: tuple[dict[str, Any], ...] = (
         "case": "skip-epoch+lr-epoch*",
         "divergence": "lr_scheduler_step",
         "why": "after on_train_batch_start returns -1, the per-epoch scheduler does not step for that epoch",
-        "source": "Lightning issue #21296, fixed in 2.6",
+        "source": "Lightning issue #21296 (LR is not updated when `on_train_batch_start` returns -1), "
+        "reported against 2.5.x; 2.6.6 steps the scheduler, as its own row of this matrix shows",
     },
 )
 

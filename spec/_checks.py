@@ -27,7 +27,7 @@ from beartype.roar import BeartypeCallHintViolation
 from typing_extensions import final, get_args, get_origin
 
 from loophooks.spec._render import render_hint
-from loophooks.spec._table import Hook, Param
+from loophooks.spec._table import HOOKS, Hook, Param
 
 __all__ = [
     "RETURN_HINTS",
@@ -70,15 +70,8 @@ def set_checks(enabled: bool) -> None:
     _enabled = bool(enabled)
 
 
-RETURN_HINTS: Final[dict[str, str]] = {
-    # `-> int | None` is the annotation (Lightning's) and True is an int, so no type catches `return True`
-    # or `return 1`: the error says what to write instead.
-    "on_train_batch_start": (
-        "return None to go on, or -1 to end this epoch's training; to skip only this batch, return None from"
-        " training_step (annotate the override `-> Literal[-1] | None` to have a type checker catch this)"
-    ),
-}
-"""What to write instead, for the returned values people get wrong; appended to the error."""
+RETURN_HINTS: Final[dict[str, str]] = {name: hook.return_hint for name, hook in HOOKS.items() if hook.return_hint}
+"""What to write instead, for the returned values people get wrong (the table's ``Hook.return_hint``)."""
 
 
 class HookContractError(TypeError):
@@ -154,8 +147,10 @@ def _sure_types(hint: Any) -> tuple[type, ...]:
         return tuple(t for arg in get_args(hint) for t in _sure_types(arg))
     if origin is CallableABC:  # beartype checks a Callable[...] shallowly: callable, whatever its signature
         return (CallableABC,)
-    if isinstance(hint, type) and origin is None and not isinstance(hint, GenericAlias):
-        return () if getattr(hint, "_is_protocol", False) else (hint,)
+    if origin is not None or isinstance(hint, GenericAlias):  # list[int] is a type on 3.10: not a plain class
+        return ()
+    if isinstance(hint, type) and not getattr(hint, "_is_protocol", False):
+        return (hint,)
     return ()
 
 

@@ -4,7 +4,7 @@ into the exact list of hook calls a conforming trainer makes.
 The generator reads like the pseudocode in ``spec/ORDER.md``: one small function
 per phase (set-up, sanity check, training epoch, training batch, optimisation,
 evaluation, prediction, checkpoints, tear-down), each appending calls to a
-:class:`_Writer` that also tracks the model's mode and the autograd state.
+:class:`Writer` that also tracks the model's mode and the autograd state.
 The arithmetic those phases ask about (how many batches, when to step, when to
 validate) lives in :mod:`loophooks.spec._arith`.
 
@@ -27,7 +27,8 @@ from typing_extensions import final
 
 from loophooks.spec import _arith
 from loophooks.spec._scenario import Scenario, Stage
-from loophooks.spec._table import CALLBACK_HOOKS, DATAMODULE_HOOKS, HOOKS
+from loophooks.spec._hook_names import HookName, hook_name
+from loophooks.spec._table import CALLBACK_HOOKS, CALLERS, DATAMODULE_HOOKS, EVERY_HOOK, HOOKS, Caller
 from loophooks.spec._trace import ANY, Call, GradMode, Target
 
 __all__ = [
@@ -45,42 +46,11 @@ FEATURES: Final = 4
 OUTPUTS: Final = 2
 """Outputs of the reference model's ``Linear(FEATURES, OUTPUTS)``."""
 
-STATE_FREE_HOOKS: Final = frozenset(
-    {
-        # Called around the loops, where the spec does not fix the model's mode or
-        # the autograd state: a trainer may switch them earlier or later.
-        "configure_callbacks",
-        "prepare_data",
-        "setup",
-        "configure_sharded_model",
-        "configure_model",
-        "configure_optimizers",
-        "on_fit_start",
-        "on_fit_end",
-        "teardown",
-        "train_dataloader",
-        "val_dataloader",
-        "test_dataloader",
-        "predict_dataloader",
-        "state_dict",
-        "load_state_dict",
-        "on_save_checkpoint",
-        "on_load_checkpoint",
-        "on_exception",
-        "on_sanity_check_start",
-        "on_sanity_check_end",
-        "on_train_start",
-        "on_train_end",
-        "on_validation_model_zero_grad",
-        "on_validation_model_eval",
-        "on_validation_model_train",
-        "on_test_model_eval",
-        "on_test_model_train",
-        "on_predict_model_eval",
-    }
+STATE_FREE_HOOKS: Final[frozenset[HookName]] = frozenset(
+    hook_name(name) for name, hook in EVERY_HOOK.items() if hook.state_free
 )
 """Hooks whose ``training`` and ``grad`` the spec leaves free (``None`` in
-:func:`expected_calls` unless ``exact=True``)."""
+:func:`expected_calls` unless ``exact=True``): those the table marks ``state_free``."""
 
 # Normalised argument values of the reference model (see the module docstring).
 _BATCH: Final[dict[str, Any]] = {"shape": [BATCH_SIZE, FEATURES]}
@@ -93,10 +63,7 @@ _SCHEDULER: Final[dict[str, Any]] = {"scheduler": 0}
 _CLOSURE: Final[dict[str, Any]] = {"callable": True}
 _EXCEPTION: Final[dict[str, Any]] = {"exception": "RuntimeError"}
 
-_BEFORE_TRANSFER: Final = frozenset({"on_before_batch_transfer", "transfer_batch_to_device"})
-
-
-_EVAL_LOADERS: Final = {
+_EVAL_LOADERS: Final[dict[HookName, Any]] = {
     "val_dataloader": lambda s: (s.val_batches, s.limit_val_batches),
     "test_dataloader": lambda s: (s.test_batches, s.limit_test_batches),
     "predict_dataloader": lambda s: (s.predict_batches, s.limit_predict_batches),
@@ -131,7 +98,7 @@ class _Restart:
 
 @final
 @dataclass
-class _Writer:
+class Writer:
     """Appends calls in order and tracks what the spec says holds at each one."""
 
     scenario: Scenario
@@ -162,11 +129,11 @@ class _Writer:
             return [self.batch for _ in self.scenario.combined_train]
         return self.batch
 
-    def _write(self, hook: str, target: Target, args: dict[str, Any]) -> None:
+    def _write(self, hook: HookName, target: Target, args: dict[str, Any]) -> None:
         free = not self.exact and hook in STATE_FREE_HOOKS
         device = None
         if "batch" in args:
-            device = "cpu" if hook in _BEFORE_TRANSFER else self.device
+            device = "cpu" if EVERY_HOOK[hook].host_batch else self.device
         self.calls.append(
             Call(
                 hook,
@@ -186,23 +153,38 @@ class _Writer:
         ):
             raise _FaultRaised
 
-    def module(self, hook: str, **args: Any) -> None:
+    def module(self, hook: HookName, **args: Any) -> None:
         self._write(hook, "module", args)
 
-    def callbacks(self, hook: str, **args: Any) -> None:
+    def callbacks(self, hook: HookName, **args: Any) -> None:
         for _ in range(self.callbacks_count):
             self._write(hook, "callback", dict(args))
 
-    def both(self, hook: str, **args: Any) -> None:
-        """Every callback's hook, then the module's: the spec's order for one event."""
-        self.callbacks(hook, **args)
-        self.module(hook, **args)
+    def event(self, hook: HookName, **args: Any) -> None:
+        """One event of ``hook``: everyone the table's ``callers`` names, in that order.
 
-    def datamodule(self, hook: str, **args: Any) -> None:
+        The reference callbacks are all ordinary ones: ``monitoring_callbacks``
+        writes nothing, ``callbacks`` writes every callback.
+        """
+        for caller in CALLERS[hook]:
+            self.write(caller, hook, args)
+
+    def write(self, caller: Caller, hook: HookName, args: dict[str, Any]) -> None:
+        if caller == "module":
+            self.module(hook, **args)
+        elif caller == "callbacks":
+            self.callbacks(hook, **args)
+        elif caller == "datamodule":
+            self.datamodule(hook, **args)
+        elif caller == "datamodule_or_module":
+            self.data(hook, **args)
+        # monitoring_callbacks: the reference scenarios have none
+
+    def datamodule(self, hook: HookName, **args: Any) -> None:
         if self.scenario.datamodule:
             self._write(hook, "datamodule", args)
 
-    def data(self, hook: str, **args: Any) -> None:
+    def data(self, hook: HookName, **args: Any) -> None:
         """A data hook: the datamodule's when there is one, else the module's.
 
         A dataloader's limit is applied when the loader is requested, as a trainer
@@ -228,7 +210,7 @@ def expected_calls(scenario: Scenario, *, exact: bool = False) -> list[Call]:
     checkpoint, then the second, which fits again from it.
     """
     _check(scenario)
-    w = _Writer(scenario, exact)
+    w = Writer(scenario, exact)
     try:
         if scenario.resume is not None:
             _run(w, "fit")
@@ -246,22 +228,17 @@ def expected_calls(scenario: Scenario, *, exact: bool = False) -> list[Call]:
             _run(w, scenario.fn)
     except _FaultRaised:
         _on_exception(w)
-    return [call for call in w.calls if _in_table(call)]
+    for call in w.calls:
+        _check_in_table(call)
+    return w.calls
 
 
-# Calls the writer notes that are methods, not hooks: no trace holds them, so the expectation drops them.
-_NOT_HOOKS: Final = frozenset({"clip_gradients"})
-
-
-def _in_table(call: Call) -> bool:
-    """Whether ``call`` belongs in the expectation: a hook of the table, or a known non-hook (dropped).
-    Any other name is a bug in this module, never filtered out: a misspelled hook would vanish."""
-    if call.hook in _NOT_HOOKS:
-        return False
+def _check_in_table(call: Call) -> None:
+    """A call the writer noted for a target whose table lacks the hook is a bug in this module, never
+    filtered out (``HookName`` catches a misspelled name; this catches a hook written for the wrong target)."""
     table = CALLBACK_HOOKS if call.target == "callback" else DATAMODULE_HOOKS if call.target == "datamodule" else HOOKS
     if call.hook not in table:
         raise ValueError(f"expected_calls wrote {call.target} hook {call.hook!r}, which the hook table does not have")
-    return True
 
 
 def _check(s: Scenario) -> None:
@@ -295,35 +272,31 @@ def _check(s: Scenario) -> None:
 # --- one entry point: set-up, the stage, tear-down ------------------------------------------
 
 
-def _run(w: _Writer, fn: Stage) -> None:
+def _run(w: Writer, fn: Stage) -> None:
     s = w.scenario
     w.callbacks_count = s.callbacks
-    w.module("configure_callbacks")
+    w.event("configure_callbacks")
     w.callbacks_count = s.callbacks + s.model_callbacks
-    w.datamodule("prepare_data")
-    w.module("prepare_data")
-    w.datamodule("setup", stage=fn)
-    w.both("setup", stage=fn)
-    w.module("configure_model")
+    w.event("prepare_data")
+    w.event("setup", stage=fn)
+    w.event("configure_model")
     if w.resumed:
         _load_checkpoint(w)
     if fn == "fit":
-        w.module("configure_optimizers")
-        w.both("on_fit_start")
+        w.event("configure_optimizers")
+        w.event("on_fit_start")
         _fit(w)
-        w.both("on_fit_end")
+        w.event("on_fit_end")
     elif fn == "predict":
         _predict(w)
     else:
         _evaluate(w, "validation" if fn == "validate" else "test", in_fit=False)
-    w.datamodule("teardown", stage=fn)
-    w.both("teardown", stage=fn)
+    w.event("teardown", stage=fn)
 
 
-def _on_exception(w: _Writer) -> None:
+def _on_exception(w: Writer) -> None:
     """A hook raised: callbacks and the datamodule hear of it; nothing is torn down."""
-    w.callbacks("on_exception", exception=_EXCEPTION)
-    w.datamodule("on_exception", exception=_EXCEPTION)
+    w.event("on_exception", exception=_EXCEPTION)
 
 
 # --- fit -------------------------------------------------------------------------------------
@@ -336,14 +309,14 @@ def _validation_enabled(s: Scenario) -> bool:
     return s.limit_val_batches != 0
 
 
-def _fit(w: _Writer) -> None:
+def _fit(w: Writer) -> None:
     s = w.scenario
     restart = w.restart if w.resumed else None
     if _validation_enabled(s) and s.num_sanity_val_steps != 0 and (restart is None or restart.sanity_check):
         _sanity_check(w)
     if s.limit_train_batches == 0:
         return
-    w.data("train_dataloader")
+    w.event("train_dataloader")
     num_batches = _arith.limit_batches(s.train_batches, s.limit_train_batches)
     progress = _Progress()
     if restart is not None:
@@ -353,15 +326,15 @@ def _fit(w: _Writer) -> None:
     validates_first = _arith.validates_in_epoch(progress.epoch, s.check_val_every_n_epoch)
     if validates_first and _validation_enabled(s) and not w.val_loader_requested:
         # the validation loaders are requested up front when the first epoch validates
-        w.data("val_dataloader")
+        w.event("val_dataloader")
         w.val_loader_requested = True
-    w.both("on_train_start")
+    w.event("on_train_start")
     while not _fit_done(s, progress):
         first_batch = 0
         if restart is not None and restart.epoch == progress.epoch and restart.batch is not None:
             first_batch = restart.batch  # a mid-epoch restart does not start the epoch again
         else:
-            w.both("on_train_epoch_start")
+            w.event("on_train_epoch_start")
         _train_epoch(w, progress, num_batches, first_batch)
         saves = _saves_at(w, progress.epoch, None)
         # saved at the end of an epoch, a fit resumes with the next epoch, after a sanity check,
@@ -371,7 +344,7 @@ def _fit(w: _Writer) -> None:
         w.batch_idx = None
         progress.epoch += 1
         w.epoch = progress.epoch
-    w.both("on_train_end")
+    w.event("on_train_end")
 
 
 def _fit_done(s: Scenario, p: _Progress) -> bool:
@@ -380,13 +353,13 @@ def _fit_done(s: Scenario, p: _Progress) -> bool:
     return s.max_epochs != -1 and p.epoch >= s.max_epochs
 
 
-def _sanity_check(w: _Writer) -> None:
-    w.callbacks("on_sanity_check_start")
+def _sanity_check(w: Writer) -> None:
+    w.event("on_sanity_check_start")
     _evaluate(w, "validation", in_fit=True, sanity=True)
-    w.callbacks("on_sanity_check_end")
+    w.event("on_sanity_check_end")
 
 
-def _train_epoch(w: _Writer, p: _Progress, num_batches: int, first_batch: int) -> None:
+def _train_epoch(w: Writer, p: _Progress, num_batches: int, first_batch: int) -> None:
     s = w.scenario
     w.epoch = p.epoch
     for batch_idx in range(first_batch, num_batches):
@@ -394,7 +367,7 @@ def _train_epoch(w: _Writer, p: _Progress, num_batches: int, first_batch: int) -
         p.total_batch_idx += 1
         last = batch_idx + 1 == num_batches
         _transfer(w, 0, w.train_batch)
-        w.both("on_train_batch_start", batch=w.train_batch, batch_idx=batch_idx)
+        w.event("on_train_batch_start", batch=w.train_batch, batch_idx=batch_idx)
         if s.skip_epoch_at == (p.epoch, batch_idx):
             # -1: the rest of the epoch is skipped, validation included, but the
             # schedulers still see the batch as the epoch's last one (Lightning #21296)
@@ -424,45 +397,45 @@ def _train_epoch(w: _Writer, p: _Progress, num_batches: int, first_batch: int) -
             val_check_interval=s.val_check_interval,
         ):
             if steps:
-                w.module("on_validation_model_zero_grad")
+                w.event("on_validation_model_zero_grad")
             _evaluate(w, "validation", in_fit=True)
         if s.max_steps != -1 and p.global_step >= s.max_steps:
             return
 
 
-def _optimization(w: _Writer, p: _Progress, batch_idx: int, steps: bool) -> None:
+def _optimization(w: Writer, p: _Progress, batch_idx: int, steps: bool) -> None:
     s = w.scenario
     if s.manual_optimization:
         # the reference model's training_step: zero_grad, manual_backward, step
-        w.module("training_step", batch=w.train_batch, batch_idx=batch_idx)
+        w.event("training_step", batch=w.train_batch, batch_idx=batch_idx)
         _backward(w)
-        w.both("on_before_optimizer_step", optimizer=_OPTIMIZER)
+        w.event("on_before_optimizer_step", optimizer=_OPTIMIZER)
         p.global_step += 1
         return
     if steps:
-        w.module("optimizer_step", epoch=p.epoch, batch_idx=batch_idx, optimizer=_OPTIMIZER, optimizer_closure=_CLOSURE)
+        w.event("optimizer_step", epoch=p.epoch, batch_idx=batch_idx, optimizer=_OPTIMIZER, optimizer_closure=_CLOSURE)
     # the closure: the optimizer calls it inside optimizer_step; when accumulating it runs on its own
-    w.module("training_step", batch=w.train_batch, batch_idx=batch_idx)
+    w.event("training_step", batch=w.train_batch, batch_idx=batch_idx)
     if _arith.zeroes_grad(batch_idx, s.accumulate_grad_batches):
-        w.both("on_before_zero_grad", optimizer=_OPTIMIZER)
-        w.module("optimizer_zero_grad", epoch=p.epoch, batch_idx=batch_idx, optimizer=_OPTIMIZER)
+        w.event("on_before_zero_grad", optimizer=_OPTIMIZER)
+        w.event("optimizer_zero_grad", epoch=p.epoch, batch_idx=batch_idx, optimizer=_OPTIMIZER)
     _backward(w)
     if steps:
-        w.both("on_before_optimizer_step", optimizer=_OPTIMIZER)
+        w.event("on_before_optimizer_step", optimizer=_OPTIMIZER)
         algorithm = s.gradient_clip_algorithm if s.gradient_clip_val is not None else None
         clip = {"gradient_clip_val": s.gradient_clip_val, "gradient_clip_algorithm": algorithm}
-        w.module("configure_gradient_clipping", optimizer=_OPTIMIZER, **clip)
-        w.module("clip_gradients", optimizer=_OPTIMIZER, **clip)
+        # (its default calls the model's clip_gradients, a method, not a hook: no trace holds it)
+        w.event("configure_gradient_clipping", optimizer=_OPTIMIZER, **clip)
         p.global_step += 1
 
 
-def _backward(w: _Writer) -> None:
-    w.both("on_before_backward", loss=_LOSS)
-    w.module("backward", loss=_LOSS)
-    w.both("on_after_backward")
+def _backward(w: Writer) -> None:
+    w.event("on_before_backward", loss=_LOSS)
+    w.event("backward", loss=_LOSS)
+    w.event("on_after_backward")
 
 
-def _step_schedulers(w: _Writer, *, steps: bool, last: bool) -> None:
+def _step_schedulers(w: Writer, *, steps: bool, last: bool) -> None:
     """Schedulers step after the batch's optimisation, before ``on_train_batch_end``:
     per-step ones when the optimizer stepped, per-epoch ones after the epoch's last
     batch. Under manual optimisation the model steps its own schedulers."""
@@ -470,20 +443,20 @@ def _step_schedulers(w: _Writer, *, steps: bool, last: bool) -> None:
     if s.manual_optimization or s.lr_scheduler is None:
         return
     if (s.lr_scheduler == "step" and steps) or (s.lr_scheduler == "epoch" and last):
-        w.module("lr_scheduler_step", scheduler=_SCHEDULER, metric=None)
+        w.event("lr_scheduler_step", scheduler=_SCHEDULER, metric=None)
 
 
-def _transfer(w: _Writer, dataloader_idx: int, batch: Any = None) -> None:
+def _transfer(w: Writer, dataloader_idx: int, batch: Any = None) -> None:
     batch = w.batch if batch is None else batch
-    w.data("on_before_batch_transfer", batch=batch, dataloader_idx=dataloader_idx)
-    w.data("transfer_batch_to_device", batch=batch, device=w.device, dataloader_idx=dataloader_idx)
-    w.data("on_after_batch_transfer", batch=batch, dataloader_idx=dataloader_idx)
+    w.event("on_before_batch_transfer", batch=batch, dataloader_idx=dataloader_idx)
+    w.event("transfer_batch_to_device", batch=batch, device=w.device, dataloader_idx=dataloader_idx)
+    w.event("on_after_batch_transfer", batch=batch, dataloader_idx=dataloader_idx)
 
 
 # --- validation, test, predict -----------------------------------------------------------------
 
 
-def _evaluate(w: _Writer, stage: str, *, in_fit: bool, sanity: bool = False) -> None:
+def _evaluate(w: Writer, stage: str, *, in_fit: bool, sanity: bool = False) -> None:
     """One run of the validation or test loop (``stage`` is "validation" or "test")."""
     s = w.scenario
     outer_grad = w.grad
@@ -495,37 +468,43 @@ def _evaluate(w: _Writer, stage: str, *, in_fit: bool, sanity: bool = False) -> 
         lengths = s.test_batches if stage == "test" else s.val_batches
         if limit == 0:
             return
-        loader_hook = "test_dataloader" if stage == "test" else "val_dataloader"
+        loader_hook: HookName = "test_dataloader" if stage == "test" else "val_dataloader"
         if not in_fit or not w.val_loader_requested:
-            w.data(loader_hook)
+            w.event(loader_hook)
             w.val_loader_requested = w.val_loader_requested or in_fit
         per_loader = _arith.eval_batches(lengths, limit)
         if sanity:
             per_loader = _arith.sanity_batches(per_loader, s.num_sanity_val_steps)
         if sum(per_loader) == 0:
             return
-        w.module(f"on_{stage}_model_eval")
+        w.event(hook_name(f"on_{stage}_model_eval"))
         w.training = False
-        w.both(f"on_{stage}_start")
-        w.both(f"on_{stage}_epoch_start")
-        step = "test_step" if stage == "test" else "validation_step"
+        w.event(hook_name(f"on_{stage}_start"))
+        w.event(hook_name(f"on_{stage}_epoch_start"))
+        step: HookName = "test_step" if stage == "test" else "validation_step"
         for loader_idx, count in enumerate(per_loader):
             extra = {"dataloader_idx": loader_idx} if len(per_loader) > 1 else {}
             for batch_idx in range(count):
                 _transfer(w, loader_idx)
-                w.both(f"on_{stage}_batch_start", batch=w.batch, batch_idx=batch_idx, **extra)
-                w.module(step, batch=w.batch, batch_idx=batch_idx, **extra)
-                w.both(f"on_{stage}_batch_end", outputs=_STEP_OUTPUT, batch=w.batch, batch_idx=batch_idx, **extra)
-        w.both(f"on_{stage}_epoch_end")
-        w.both(f"on_{stage}_end")
+                w.event(hook_name(f"on_{stage}_batch_start"), batch=w.batch, batch_idx=batch_idx, **extra)
+                w.event(step, batch=w.batch, batch_idx=batch_idx, **extra)
+                w.event(
+                    hook_name(f"on_{stage}_batch_end"),
+                    outputs=_STEP_OUTPUT,
+                    batch=w.batch,
+                    batch_idx=batch_idx,
+                    **extra,
+                )
+        w.event(hook_name(f"on_{stage}_epoch_end"))
+        w.event(hook_name(f"on_{stage}_end"))
         if s.mode_hooks:  # override_only: without an override the trainer restores the modes itself
-            w.module(f"on_{stage}_model_train")
+            w.event(hook_name(f"on_{stage}_model_train"))
         w.training = True
     finally:
         w.grad = outer_grad
 
 
-def _predict(w: _Writer) -> None:
+def _predict(w: Writer) -> None:
     s = w.scenario
     outer_grad = w.grad
     w.grad = "inference"
@@ -535,26 +514,26 @@ def _predict(w: _Writer) -> None:
         w.grad = outer_grad
 
 
-def _predict_loop(w: _Writer, s: Scenario) -> None:
+def _predict_loop(w: Writer, s: Scenario) -> None:
     if s.limit_predict_batches == 0:
         return
-    w.data("predict_dataloader")
+    w.event("predict_dataloader")
     per_loader = _arith.eval_batches(s.predict_batches, s.limit_predict_batches)
     if sum(per_loader) == 0:
         return
-    w.module("on_predict_model_eval")
+    w.event("on_predict_model_eval")
     w.training = False
-    w.both("on_predict_start")
-    w.both("on_predict_epoch_start")
+    w.event("on_predict_start")
+    w.event("on_predict_epoch_start")
     for loader_idx, count in enumerate(per_loader):
         extra = {"dataloader_idx": loader_idx} if len(per_loader) > 1 else {}
         for batch_idx in range(count):
             _transfer(w, loader_idx)
-            w.both("on_predict_batch_start", batch=w.batch, batch_idx=batch_idx, **extra)
-            w.module("predict_step", batch=w.batch, batch_idx=batch_idx, **extra)
-            w.both("on_predict_batch_end", outputs=_PREDICTION, batch=w.batch, batch_idx=batch_idx, **extra)
-    w.both("on_predict_epoch_end")
-    w.both("on_predict_end")
+            w.event("on_predict_batch_start", batch=w.batch, batch_idx=batch_idx, **extra)
+            w.event("predict_step", batch=w.batch, batch_idx=batch_idx, **extra)
+            w.event("on_predict_batch_end", outputs=_PREDICTION, batch=w.batch, batch_idx=batch_idx, **extra)
+    w.event("on_predict_epoch_end")
+    w.event("on_predict_end")
     # the mode before prediction comes back without a hook (there is no on_predict_model_train)
     w.training = True
 
@@ -562,34 +541,31 @@ def _predict_loop(w: _Writer, s: Scenario) -> None:
 # --- checkpoints ---------------------------------------------------------------------------
 
 
-def _saves_at(w: _Writer, epoch: int, batch_idx: int | None) -> bool:
+def _saves_at(w: Writer, epoch: int, batch_idx: int | None) -> bool:
     """Whether the first run of a resume scenario saves here."""
     resume = w.scenario.resume
     return resume is not None and not w.resumed and (resume.epoch, resume.batch) == (epoch, batch_idx)
 
 
-def _event_then_save(w: _Writer, hook: str, *, save: _Restart | None, **args: Any) -> None:
-    """``hook`` on the callbacks and the module; with ``save``, the saving callback
-    (the last callback) saves a checkpoint between the two, to resume at ``save``."""
-    w.callbacks(hook, **args)
-    if save is not None:
-        w.restart = save
-        _save_checkpoint(w)
-    w.module(hook, **args)
+def _event_then_save(w: Writer, hook: HookName, *, save: _Restart | None, **args: Any) -> None:
+    """One event of ``hook``; with ``save``, the saving callback (the last ordinary
+    callback) saves a checkpoint in its own ``hook``, to resume at ``save``."""
+    for caller in CALLERS[hook]:
+        w.write(caller, hook, args)
+        if caller == "callbacks" and save is not None:
+            w.restart = save
+            _save_checkpoint(w)
 
 
-def _save_checkpoint(w: _Writer) -> None:
-    """What ``trainer.save_checkpoint`` calls: each callback's state, the datamodule's
-    state, then ``on_save_checkpoint`` on the callbacks and last on the module."""
-    w.callbacks("state_dict")
-    w.datamodule("state_dict")
-    w.callbacks("on_save_checkpoint", checkpoint=ANY)
-    w.module("on_save_checkpoint", checkpoint=ANY)
+def _save_checkpoint(w: Writer) -> None:
+    """What ``trainer.save_checkpoint`` calls: the callbacks' and the datamodule's
+    ``state_dict``, then ``on_save_checkpoint`` (who hears each first: the table's ``callers``)."""
+    w.event("state_dict")
+    w.event("on_save_checkpoint", checkpoint=ANY)
 
 
-def _load_checkpoint(w: _Writer) -> None:
-    """Restoring from a checkpoint: the module first, then the callbacks (Lightning
-    #7535). ``load_state_dict`` runs only for states saved non-empty; the reference
-    callbacks and datamodule save none."""
-    w.module("on_load_checkpoint", checkpoint=ANY)
-    w.callbacks("on_load_checkpoint", checkpoint=ANY)
+def _load_checkpoint(w: Writer) -> None:
+    """Restoring from a checkpoint: ``on_load_checkpoint``, which the model hears before
+    the callbacks (the table's ``callers``). ``load_state_dict`` runs only for states
+    saved non-empty; the reference callbacks and datamodule save none."""
+    w.event("on_load_checkpoint", checkpoint=ANY)

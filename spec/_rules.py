@@ -21,6 +21,8 @@ from typing import Final
 from typing_extensions import final
 
 from loophooks.spec._scenario import Scenario
+from loophooks.spec._hook_names import HookName, hook_name
+from loophooks.spec._table import EVERY_HOOK
 from loophooks.spec._shape import Batch, Epoch, EvalRun, RunShape, run_bounds, shape
 from loophooks.spec._trace import Call
 
@@ -71,19 +73,26 @@ def _loaded_checkpoint(trace: Trace, start: int, end: int) -> bool:
 # --- the rules ---------------------------------------------------------------------------
 
 
-_BRACKETS: Final = {
-    "on_fit_start": "on_fit_end",
-    "on_sanity_check_start": "on_sanity_check_end",
-    "on_train_start": "on_train_end",
-    "on_train_epoch_start": "on_train_epoch_end",
-    "on_validation_start": "on_validation_end",
-    "on_validation_epoch_start": "on_validation_epoch_end",
-    "on_test_start": "on_test_end",
-    "on_test_epoch_start": "on_test_epoch_end",
-    "on_predict_start": "on_predict_end",
-    "on_predict_epoch_start": "on_predict_epoch_end",
+# Start hook -> its end hook, from the table's ``closes``.
+_BRACKETS: Final[dict[HookName, HookName]] = {
+    hook_name(hook.closes): hook_name(name) for name, hook in EVERY_HOOK.items() if hook.closes
 }
 _CLOSERS: Final = {end: start for start, end in _BRACKETS.items()}
+
+# Names the rules test calls against, typed so that mypy flags a misspelled one.
+_SANITY_CHECK: Final[tuple[HookName, ...]] = ("on_sanity_check_start", "on_sanity_check_end")
+_NEED_OPTIMIZERS: Final[tuple[HookName, ...]] = ("on_fit_start", "on_train_batch_start", "training_step")
+_EVAL_STEPS: Final[tuple[HookName, ...]] = ("validation_step", "test_step", "predict_step")
+_TRAINING_ENDS: Final[tuple[HookName, ...]] = ("on_train_epoch_end", "on_train_end")
+
+# Hooks the model hears before the callbacks (``on_load_checkpoint``), from the table's ``callers``.
+_MODULE_FIRST: Final[frozenset[HookName]] = frozenset(
+    hook_name(name)
+    for name, hook in EVERY_HOOK.items()
+    if "callbacks" in hook.callers
+    and "module" in hook.callers
+    and hook.callers.index("module") < hook.callers.index("callbacks")
+)
 
 
 def _brackets(trace: Trace, scenario: Scenario) -> list[str]:
@@ -102,13 +111,13 @@ def _brackets(trace: Trace, scenario: Scenario) -> list[str]:
             hook = call.hook
             if call.target == "callback":
                 # each sanity check bracket counts once, however many callbacks hear it
-                if hook not in ("on_sanity_check_start", "on_sanity_check_end"):
+                if hook not in _SANITY_CHECK:
                     continue
                 if i - 1 in seen_sanity_cb and trace[i - 1].hook == hook:
                     seen_sanity_cb.add(i)
                     continue
                 seen_sanity_cb.add(i)
-            elif call.target != "module" or hook in ("on_sanity_check_start", "on_sanity_check_end"):
+            elif call.target != "module" or hook in _SANITY_CHECK:
                 continue
             if hook in _BRACKETS:
                 stack.append((hook, i))
@@ -153,9 +162,7 @@ def _optimizers_first(trace: Trace, scenario: Scenario) -> list[str]:
         calls = [(i, trace[i]) for i in range(start, end) if trace[i].target == "module"]
         configured = next((i for i, c in calls if c.hook == "configure_optimizers"), None)
         for i, c in calls:
-            if c.hook in ("on_fit_start", "on_train_batch_start", "training_step") and (
-                configured is None or configured > i
-            ):
+            if c.hook in _NEED_OPTIMIZERS and (configured is None or configured > i):
                 problems.append(f"optimizers-first: [{i}] {c.hook} before configure_optimizers")
                 break
     return problems
@@ -163,18 +170,20 @@ def _optimizers_first(trace: Trace, scenario: Scenario) -> list[str]:
 
 def _callbacks_first(trace: Trace, scenario: Scenario) -> list[str]:
     """For one event heard by callbacks and the module, the callbacks hear it first,
-    except ``on_load_checkpoint``, where the module restores first (Lightning #7535)."""
+    except where the table's ``callers`` puts the module first (``on_load_checkpoint``:
+    the module restores first, Lightning #7535)."""
     problems: list[str] = []
     for i, call in enumerate(trace):
         if call.target != "module" or i + 1 >= len(trace):
             continue
         nxt = trace[i + 1]
-        if nxt.target == "callback" and nxt.hook == call.hook and call.hook != "on_load_checkpoint":
+        module_first = call.hook in _MODULE_FIRST
+        if nxt.target == "callback" and nxt.hook == call.hook and not module_first:
             problems.append(f"callbacks-first: [{i + 1}] callback.{call.hook} after the module's [{i}]")
-        if call.hook == "on_load_checkpoint" and i > 0:
+        if module_first and i > 0:
             prev = trace[i - 1]
-            if prev.target == "callback" and prev.hook == "on_load_checkpoint":
-                problems.append(f"callbacks-first: [{i - 1}] callback.on_load_checkpoint before the module's [{i}]")
+            if prev.target == "callback" and prev.hook == call.hook:
+                problems.append(f"callbacks-first: [{i - 1}] callback.{call.hook} before the module's [{i}]")
     return problems
 
 
@@ -182,7 +191,7 @@ def _train_batches(trace: Trace) -> list[tuple[int, int]]:
     """``[start, end)`` ranges of each training batch: from the module's
     ``on_train_batch_start`` to its ``on_train_batch_end`` (or whatever ends the
     batch early: the next batch, the epoch's end, an exception)."""
-    stops = ("on_train_batch_end", "on_train_batch_start", "on_train_epoch_end", "on_exception")
+    stops: tuple[HookName, ...] = ("on_train_batch_end", "on_train_batch_start", "on_train_epoch_end", "on_exception")
     bounds: list[tuple[int, int]] = []
     for s, call in _module(trace):
         if call.hook != "on_train_batch_start":
@@ -228,7 +237,7 @@ def _batch_pairs(trace: Trace, scenario: Scenario) -> list[str]:
     return problems
 
 
-_SKIP_ALLOWED_AFTER: Final = frozenset(
+_SKIP_ALLOWED_AFTER: Final[frozenset[HookName]] = frozenset(
     {
         "on_train_batch_start",
         "lr_scheduler_step",
@@ -304,7 +313,11 @@ def _optimization_order(trace: Trace, scenario: Scenario) -> list[str]:
     return problems
 
 
-_TRANSFER: Final = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
+_TRANSFER: Final[tuple[HookName, HookName, HookName]] = (
+    "on_before_batch_transfer",
+    "transfer_batch_to_device",
+    "on_after_batch_transfer",
+)
 
 
 def _transfer_before_batch(trace: Trace, scenario: Scenario) -> list[str]:
@@ -339,7 +352,7 @@ def _modes(trace: Trace, scenario: Scenario) -> list[str]:
         if c.hook == "training_step":
             if c.training is False or c.grad not in (None, "enabled"):
                 problems.append(f"modes: [{i}] training_step with training={c.training}, grad={c.grad}")
-        elif c.hook in ("validation_step", "test_step", "predict_step"):
+        elif c.hook in _EVAL_STEPS:
             if c.training is True or c.grad == "enabled":
                 problems.append(f"modes: [{i}] {c.hook} with training={c.training}, grad={c.grad}")
             if scenario.fn != "fit" and c.grad not in (None, "inference"):
@@ -358,7 +371,7 @@ def _loader_index(trace: Trace, scenario: Scenario) -> list[str]:
     }
     for i, c in enumerate(trace):
         h = c.hook
-        if not (h.endswith(("_batch_start", "_batch_end")) or h in ("validation_step", "test_step", "predict_step")):
+        if not (h.endswith(("_batch_start", "_batch_end")) or h in _EVAL_STEPS):
             continue
         stage = h.split("_")[0] if h.endswith("_step") else _stage(h)
         if stage not in counts:
@@ -389,7 +402,7 @@ def _exception_ends(trace: Trace, scenario: Scenario) -> list[str]:
 _MAX_REPORTED: Final = 3
 """Problems one counting rule reports: the first few say what is wrong, the rest repeat it."""
 
-_BEFORE_SETUP: Final = frozenset({"configure_callbacks", "prepare_data", "setup"})
+_BEFORE_SETUP: Final[frozenset[HookName]] = frozenset({"configure_callbacks", "prepare_data", "setup"})
 
 
 def _containment(trace: Trace, scenario: Scenario) -> list[str]:
@@ -404,7 +417,7 @@ def _containment(trace: Trace, scenario: Scenario) -> list[str]:
                 (
                     j
                     for j in range(ev.start - 1, run.start - 1, -1)
-                    if trace[j].target == "module" and trace[j].hook in ("on_train_epoch_end", "on_train_end")
+                    if trace[j].target == "module" and trace[j].hook in _TRAINING_ENDS
                 ),
                 None,
             )
@@ -565,7 +578,7 @@ def _batch_pairs_of(
     return out
 
 
-_OPTIMIZER_HOOKS: Final = (
+_OPTIMIZER_HOOKS: Final[tuple[HookName, ...]] = (
     "training_step",
     "on_before_zero_grad",
     "optimizer_zero_grad",

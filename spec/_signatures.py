@@ -26,12 +26,13 @@ import difflib
 import inspect
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Final
+from typing import Any, Final
 
 import torch
 
+from loophooks.spec._optimizer_config import OptimizerLRScheduler
 from loophooks.spec._render import render_hint
-from loophooks.spec._table import CALLBACK_HOOKS, DATAMODULE_HOOKS, HOOKS, Hook
+from loophooks.spec._table import CALLBACK_HOOKS, DATAMODULE_HOOKS, HOOKS, Hook, Param
 
 __all__ = [
     "HookSignatureError",
@@ -39,7 +40,10 @@ __all__ = [
     "is_overridden",
     "overridden_hooks",
     "register_base",
+    "render_params",
+    "render_returns",
     "render_signature",
+    "static_params",
     "verify_callback",
     "verify_datamodule",
     "verify_module",
@@ -86,16 +90,67 @@ def overridden_hooks(obj: object, table: Mapping[str, Hook] = HOOKS) -> Iterator
             yield hook
 
 
-def render_signature(hook: Hook) -> str:
-    """The spec's signature of ``hook`` as Python source, for messages and stubs."""
-    parts = ["self"]
+# Type aliases a signature names rather than spells out (the generated modules import them by that name).
+_ALIASES: Final[tuple[tuple[object, str], ...]] = ((OptimizerLRScheduler, "OptimizerLRScheduler"),)
+
+
+def _hint(annotation: Any) -> str:
+    for alias, name in _ALIASES:
+        if annotation is alias:
+            return name
+    return render_hint(annotation)
+
+
+def _default(value: object) -> str:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return repr(value)
+    return "..."
+
+
+def static_params(hook: Hook) -> tuple[list[Param], bool]:
+    """The parameters a type checker holds an implementation to, and whether the signature ends in ``*args``.
+
+    The table says when the loop passes each parameter (``Param.passed``); the
+    static signature is what every implementation must accept. A parameter passed
+    only with several loaders is left out, so an override may declare it (with a
+    default) or not. From a parameter passed only when declared (a step's
+    ``batch_idx``) on, the signature is ``*args: Any, **kwargs: Any``: both
+    ``(self, batch)`` and ``(self, batch, batch_idx)`` override that, and nothing
+    narrower than it.
+    """
+    params: list[Param] = []
     for p in hook.params:
-        text = f"{p.name}: {render_hint(p.annotation)}"
+        if p.passed == "if_declared":
+            return params, True
+        if p.passed != "several_loaders":
+            params.append(p)
+    return params, False
+
+
+def render_params(hook: Hook, *, static: bool = False) -> list[str]:
+    """``hook``'s parameters as source, ``self`` first: the table's full list (what the loop may pass),
+    or with ``static`` the list a type checker holds an override to (:func:`static_params`)."""
+    params, gradual = static_params(hook) if static else (list(hook.params), False)
+    parts = ["self"]
+    for p in params:
+        text = f"{p.name}: {_hint(p.annotation)}"
         if not p.required:
-            text += f" = {p.default!r}"
+            text += f" = {_default(p.default)}"
         parts.append(text)
-    returns = render_hint(hook.returns)
-    return f"{hook.name}({', '.join(parts)}) -> {returns}"
+    if gradual:
+        parts += ["*args: Any", "**kwargs: Any"]
+    return parts
+
+
+def render_returns(hook: Hook) -> str:
+    """``hook``'s return annotation as source."""
+    return _hint(hook.returns)
+
+
+def render_signature(hook: Hook, *, static: bool = False) -> str:
+    """The spec's signature of ``hook`` as Python source, ``name(self, ...) -> R``: the one renderer of a
+    hook's signature, for error messages, the generated Protocols and their stubs."""
+    return f"{hook.name}({', '.join(render_params(hook, static=static))}) -> {render_returns(hook)}"
 
 
 _NEAR_MISS_CUTOFF: Final = 0.8

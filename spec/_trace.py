@@ -12,6 +12,8 @@ from typing import Any, Final, Literal, Mapping
 
 from typing_extensions import final
 
+from loophooks.spec._hook_names import HookName
+
 __all__ = ["ANY", "Call", "GradMode", "Target"]
 
 Target = Literal["callback", "module", "datamodule"]
@@ -56,7 +58,7 @@ class Call:
     the hook ran; ``None`` in an expected call means the spec leaves it free.
     """
 
-    hook: str
+    hook: HookName
     target: Target = "module"
     args: Mapping[str, Any] = field(default_factory=dict)
     training: bool | None = None

@@ -8,11 +8,11 @@ from loophooks.engine.callbacks._early_stopping import EarlyStopping, EarlyStopp
 from loophooks.engine.callbacks._gradient_accumulation import GradientAccumulationScheduler
 from loophooks.engine.callbacks._lambda import LambdaCallback
 from loophooks.engine.callbacks._lr_monitor import LearningRateMonitor
-from loophooks.engine.callbacks._last_checkpoint import find_last_checkpoint
 from loophooks.engine.callbacks._model_checkpoint import ModelCheckpoint
 from loophooks.engine.callbacks._model_summary import ModelSummary
 from loophooks.engine.callbacks._on_exception_checkpoint import OnExceptionCheckpoint
 from loophooks.engine.callbacks._prediction_writer import BasePredictionWriter
+from loophooks.engine.callbacks._rich_model_summary import RichModelSummary
 from loophooks.engine.callbacks._timer import Timer
 
 __all__ = [
@@ -27,6 +27,6 @@ __all__ = [
     "ModelCheckpoint",
     "ModelSummary",
     "OnExceptionCheckpoint",
+    "RichModelSummary",
     "Timer",
-    "find_last_checkpoint",
 ]

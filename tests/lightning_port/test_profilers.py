@@ -1,10 +1,12 @@
-"""``Trainer(profiler=...)``: the same tiny job under Lightning's and the engine's profilers.
+"""``Trainer(profiler=...)``: the same tiny jobs under Lightning's and the engine's profilers.
 
-Lightning times every hook call, including defaults that do nothing and callback hooks a
-callback does not define; the engine does not call those, so the comparison covers the
-hooks the job's model, datamodule and callback define (engine/_profilers.py says so; a callback
-hook whose body is only ``pass`` is never called by the engine, so it is not timed), with
-Lightning's ``[Strategy]<Class>.<step>`` mapped to ``[LightningModule]<Model>.<step>``.
+Lightning's ``SimpleProfiler`` records every hook call (defaults that do nothing and
+callback hooks a callback does not define included), the strategy's hooks and the loops'
+own actions (``run_training_epoch``, ``run_training_batch``, the loaders' ``next``,
+``[Strategy]...batch_to_device``, ``save_checkpoint``, ...). The engine's must record the
+same action names the same number of times on the same job: fit (a datamodule, two
+validation loaders, checkpointing, accumulation, clipping, a scheduler), fit under manual
+optimization, validate, test and predict.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from ._kit import BOTH, api, loader, pl, quiet, trainer
 
 pytestmark = pytest.mark.skipif(pl is None, reason="needs pytorch_lightning")
 
+STEP = "[Strategy]SingleDeviceStrategy.training_step"  # Lightning's name for the step: the strategy runs it
 
-def _job(kind: str) -> tuple[Any, Any, Any]:
+
+def _job(kind: str, manual: bool = False) -> tuple[Any, Any, Any]:
     ns = api(kind)
     import torch
 
@@ -31,21 +35,32 @@ def _job(kind: str) -> tuple[Any, Any, Any]:
         def __init__(self) -> None:
             super().__init__()
             self.layer = torch.nn.Linear(2, 1)
+            self.automatic_optimization = not manual
 
         def training_step(self, batch: Any, batch_idx: int) -> Any:
-            return torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+            loss = torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+            if manual:
+                optimizer = self.optimizers()
+                optimizer.zero_grad()
+                self.manual_backward(loss)
+                optimizer.step()
+            return loss
 
-        def validation_step(self, batch: Any, batch_idx: int) -> None:
-            self.layer(batch[0])
+        def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+            self.log("val", self.layer(batch[0]).sum())
+
+        def test_step(self, batch: Any, batch_idx: int) -> None:
+            self.log("test", self.layer(batch[0]).sum())
+
+        def predict_step(self, batch: Any, batch_idx: int) -> Any:
+            return self.layer(batch[0])
 
         def on_train_epoch_start(self) -> None:
             pass
 
-        def on_validation_epoch_end(self) -> None:
-            pass
-
         def configure_optimizers(self) -> Any:
-            return torch.optim.SGD(self.parameters(), lr=0.1)
+            optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, 1)]
 
     class Data(ns.LightningDataModule):  # type: ignore[misc, name-defined]
         def setup(self, stage: str) -> None:
@@ -55,65 +70,57 @@ def _job(kind: str) -> tuple[Any, Any, Any]:
             return loader(12, 4)
 
         def val_dataloader(self) -> Any:
+            return [loader(8, 4), loader(4, 4)]
+
+        def test_dataloader(self) -> Any:
+            return loader(8, 4)
+
+        def predict_dataloader(self) -> Any:
             return loader(8, 4)
 
     class Counter(ns.Callback):  # type: ignore[misc, name-defined]
-        # bodies that do something: the engine skips a callback hook whose body is only `pass`
         calls = 0
 
         def on_train_batch_end(self, *args: Any) -> None:
             self.calls += 1
 
         def on_validation_start(self, *args: Any) -> None:
-            self.calls += 1
-
-        def on_fit_start(self, *args: Any) -> None:
-            self.calls += 1
+            pass  # a body that does nothing: Lightning still calls (and times) it
 
     return Model(), Data(), Counter()
 
 
-_DEFINED = {
-    "LightningModule": {"training_step", "validation_step", "on_train_epoch_start", "on_validation_epoch_end",
-                        "configure_optimizers"},
-    "LightningDataModule": {"setup", "train_dataloader", "val_dataloader"},
-    "Callback": {"on_train_batch_end", "on_validation_start", "on_fit_start"},
+JOBS: dict[str, tuple[str, dict[str, Any]]] = {
+    "fit": ("fit", {"enable_checkpointing": True, "accumulate_grad_batches": 2, "gradient_clip_val": 1.0}),
+    "fit_manual": ("fit", {"limit_val_batches": 1}),
+    "validate": ("validate", {}),
+    "test": ("test", {}),
+    "predict": ("predict", {}),
 }
 
 
-def _hook_actions(durations: dict[str, list[float]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for action, calls in durations.items():
-        if action.startswith("[Strategy]") and action.endswith("_step"):
-            action = "[LightningModule]Model." + action.rsplit(".", 1)[1]
-        if not action.startswith("["):
-            continue
-        kind, rest = action[1:].split("]", 1)
-        if rest.rsplit(".", 1)[1] in _DEFINED.get(kind, ()):
-            out[action] = len(calls)
-    return out
-
-
 @pytest.fixture(scope="module")
-def runs() -> dict[str, Any]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]:
     out = {}
-    for kind in BOTH:
-        model, dm, cb = _job(kind)
-        t = trainer(kind, profiler="simple", max_epochs=2, limit_train_batches=3, callbacks=[cb])
-        quiet(t.fit, model, datamodule=dm)
-        out[kind] = t
+    for job, (entry, options) in JOBS.items():
+        for kind in BOTH:
+            model, dm, cb = _job(kind, manual=job == "fit_manual")
+            root = tmp_path_factory.mktemp(f"{job}-{kind}")
+            t = trainer(kind, profiler="simple", max_epochs=2, limit_train_batches=3, callbacks=[cb],
+                        default_root_dir=root, **options)  # fmt: skip
+            quiet(getattr(t, entry), model, datamodule=dm)
+            out[job, kind] = t
     return out
 
 
-def test_simple_profiler_records_lightnings_hook_actions_and_counts(runs: dict[str, Any]) -> None:
-    expected = _hook_actions(runs["lightning"].profiler.recorded_durations)
-    got = _hook_actions(runs["engine"].profiler.recorded_durations)
-    assert len(expected) == sum(map(len, _DEFINED.values()))  # every hook the job defines, in Lightning's record
-    assert got == expected
-    # the engine records nothing under a name Lightning would not use for the same call
-    assert set(runs["engine"].profiler.recorded_durations) <= set(runs["lightning"].profiler.recorded_durations) | {
-        f"[LightningModule]Model.{s}" for s in ("training_step", "validation_step")
-    }
+@pytest.mark.parametrize("job", list(JOBS))
+def test_simple_profiler_records_lightnings_actions_and_counts(runs: dict[tuple[str, str], Any], job: str) -> None:
+    expected = {k: len(v) for k, v in runs[job, "lightning"].profiler.recorded_durations.items()}
+    got = {k: len(v) for k, v in runs[job, "engine"].profiler.recorded_durations.items()}
+    assert expected  # the reference recorded something: a run that records nothing cannot pass
+    missing = {k: n for k, n in expected.items() if got.get(k) != n}
+    extra = {k: n for k, n in got.items() if k not in expected}
+    assert not missing and not extra, f"Lightning's counts not matched: {missing}; not Lightning's: {extra}"
 
 
 def test_simple_summary_prints_lightnings_columns(capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,7 +131,7 @@ def test_simple_summary_prints_lightnings_columns(capsys: pytest.CaptureFixture[
     assert "FIT Profiler Report" in out
     for column in ("Action", "Mean duration (s)", "Num calls", "Total time (s)", "Percentage %"):
         assert column in out
-    assert "[LightningModule]Model.training_step" in out
+    assert STEP in out
 
 
 def test_profiler_off_wraps_nothing() -> None:
@@ -136,6 +143,23 @@ def test_profiler_off_wraps_nothing() -> None:
     assert d.module_hook.__self__ is d  # sanity
     assert getattr(d._mod["training_step"], "__func__", None) is type(model).training_step
     assert all(type(fn).__name__ == "method" for fn in d.callbacks_with("on_train_batch_end"))
+    assert d.callbacks_with("on_validation_start") == ()  # a `pass` body: not called when nothing is timed
+    # the loops, the data connector, the strategy and the Trainer keep their own methods
+    fit = t._fit_loop
+    for obj, attr in ((fit, "batches"), (fit.val_loop, "batches"), (fit.epoch_loop, "run"),
+                      (fit.epoch_loop, "_automatic"), (t.strategy, "backward"), (t, "save_checkpoint")):  # fmt: skip
+        assert attr not in vars(obj), attr
+    assert t._ctx.data.transfer.__func__ is type(t._ctx.data).transfer_batch
+
+
+def test_a_profiler_taken_away_leaves_nothing_behind() -> None:
+    model, dm, cb = _job("engine")
+    t = trainer("engine", profiler="simple", max_epochs=1, limit_train_batches=1, limit_val_batches=1)
+    t.fit(model, datamodule=dm)
+    assert "run_training_epoch" in t.profiler.recorded_durations
+    t.profiler = PassThroughProfiler()
+    t.fit(model, datamodule=dm)
+    assert "run" not in vars(t._fit_loop.epoch_loop) and "save_checkpoint" not in vars(t)
 
 
 @pytest.mark.parametrize("kind", BOTH)
@@ -156,7 +180,7 @@ def test_advanced_profiler_reports_pstats(tmp_path: Any) -> None:
                 limit_train_batches=2, limit_val_batches=1)
     t.fit(model, datamodule=dm)
     text = (tmp_path / "fit-adv.txt").read_text()
-    assert "Profile stats for: [LightningModule]Model.training_step" in text
+    assert f"Profile stats for: {STEP}" in text
     assert "function calls" in text  # pstats' header line
 
 
@@ -166,7 +190,7 @@ def test_pytorch_profiler_reports_key_averages(tmp_path: Any) -> None:
                 limit_train_batches=2, limit_val_batches=1)
     t.fit(model, datamodule=dm)
     text = (tmp_path / "fit-pt.txt").read_text()
-    assert "[LightningModule]Model.training_step" in text
+    assert STEP in text
     assert "CPU total" in text
 
 

@@ -178,7 +178,13 @@ def test_callback_counterparts_take_trainer_and_module_first() -> None:
         assert cb.param_names[:2] == ("trainer", "pl_module")
         assert cb.params[2:] == hook.callback
     callback_only = set(CALLBACK_HOOKS) - {n for n, h in HOOKS.items() if h.callback is not None}
-    assert callback_only == {"on_sanity_check_start", "on_sanity_check_end", "on_exception", "state_dict", "load_state_dict"}
+    assert callback_only == {
+        "on_sanity_check_start",
+        "on_sanity_check_end",
+        "on_exception",
+        "state_dict",
+        "load_state_dict",
+    }
 
 
 def test_override_only_hooks() -> None:
@@ -240,3 +246,62 @@ def test_the_table_matches_the_installed_lightning_hooks() -> None:
                 assert _same_annotation(ours.annotation, hints.get(theirs.name, Any)), (name, ours.name)
             assert _same_annotation(hook.returns, hints.get("return", Any)), (name, "return")
     assert set(found) == set(SEED_HOOKS)
+
+
+# --- per-event facts: callers, state_free, closes, host_batch ------------------------------------------
+
+
+def test_every_hook_has_one_entry_per_name_and_the_tables_agree_on_each_event() -> None:
+    assert set(spec.EVERY_HOOK) == set(HOOKS) | set(CALLBACK_HOOKS) | set(spec.DATAMODULE_HOOKS)
+    for table in (HOOKS, CALLBACK_HOOKS, spec.DATAMODULE_HOOKS):
+        for name, hook in table.items():
+            one = spec.EVERY_HOOK[name]
+            facts = (hook.callers, hook.state_free, hook.closes, hook.host_batch)
+            assert facts == (one.callers, one.state_free, one.closes, one.host_batch), name
+    assert dict(spec.CALLERS) == {name: hook.callers for name, hook in spec.EVERY_HOOK.items()}
+
+
+def test_callers_name_exactly_who_has_the_hook() -> None:
+    for name, hook in HOOKS.items():
+        assert ("callbacks" in hook.callers) == (hook.callback is not None), name
+        assert len(set(hook.callers)) == len(hook.callers), name
+        if {"datamodule", "datamodule_or_module"} & set(hook.callers):
+            assert hook.datamodule, name
+    for name, hook in CALLBACK_HOOKS.items():
+        assert "callbacks" in hook.callers, name
+    # A datamodule may define on_save_checkpoint / on_load_checkpoint (it has CheckpointHooks), but Lightning's
+    # checkpoint connector never calls them: only state_dict / load_state_dict reach a datamodule.
+    never_called = {"on_save_checkpoint", "on_load_checkpoint"}
+    for name, hook in spec.DATAMODULE_HOOKS.items():
+        assert bool({"datamodule", "datamodule_or_module"} & set(hook.callers)) == (name not in never_called), name
+
+
+def test_callers_keep_lightnings_exceptions_to_callbacks_first() -> None:
+    """Read from Lightning's trainer/call.py, fit_loop.py and checkpoint_connector.py (2.6)."""
+    exceptions = {
+        name: callers
+        for name, callers in spec.CALLERS.items()
+        if callers not in (("module",), ("callbacks", "module"), ("callbacks",), ("datamodule_or_module",))
+    }
+    assert exceptions == {
+        "prepare_data": ("datamodule", "module"),
+        "setup": ("datamodule", "callbacks", "module"),
+        "teardown": ("datamodule", "callbacks", "module"),
+        "on_load_checkpoint": ("module", "callbacks"),
+        "on_train_epoch_end": ("callbacks", "module", "monitoring_callbacks"),
+        "on_exception": ("callbacks", "datamodule"),
+        "state_dict": ("callbacks", "datamodule"),
+        "load_state_dict": ("datamodule", "callbacks"),
+    }
+
+
+def test_end_hooks_close_the_start_hook_of_their_name() -> None:
+    closes = {name: hook.closes for name, hook in spec.EVERY_HOOK.items() if hook.closes}
+    assert len(closes) == 10
+    for end, start in closes.items():
+        assert end.endswith("_end") and start == end[: -len("end")] + "start", end
+
+
+def test_host_batch_hooks_are_the_ones_before_transfer() -> None:
+    host = {name for name, hook in spec.EVERY_HOOK.items() if hook.host_batch}
+    assert host == {"on_before_batch_transfer", "transfer_batch_to_device"}

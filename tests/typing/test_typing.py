@@ -316,7 +316,7 @@ def _static_signatures() -> dict[str, str]:
 
     The runtime Protocols carry the table's full signature (what the loop may pass:
     a default accepts ``dataloader_idx`` when there are several loaders); their stubs
-    carry what every implementation must accept (``gen_stubs.static_params``).
+    carry what every implementation must accept (``loophooks.spec._signatures.static_params``).
     ``test_generated_stubs_are_up_to_date`` checks those stubs against the table.
     """
     from loophooks.spec import _protocols

@@ -1,9 +1,13 @@
-"""Replacing a text file durably: the one writer behind metrics.csv, hparams.yaml, profiler and report files.
+"""Replacing a text file durably: the one writer behind metrics.csv, hparams.yaml, profiler reports and the
+conformance suite's reports and traces.
 
 A crash or a kill leaves either the old file or the new one, never a torn one; the
 new file's mode follows the umask, as any file the user's own tools would write.
-Checkpoints have their own writer (engine/_checkpoint.py): they are torch archives
-with temporary files named after their writer.
+It lives in the root package, beside neither part, because both the engine and the
+conformance plugin use it and the plugin must not import the engine (nor torch):
+this module imports only the standard library. Checkpoints have their own writer
+(engine/_checkpoint.py): they are torch archives with temporary files named after
+their writer.
 """
 
 from __future__ import annotations
