@@ -1,7 +1,8 @@
 """loophooks.engine: a small, fast reference Trainer with Lightning's hook order and option names."""
 
 from loophooks.engine._callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
-from loophooks.engine._progress import RichProgressBar, TQDMProgressBar
+from loophooks.engine._progress import TQDMProgressBar
+from loophooks.engine._rich_progress import RichProgressBar
 from loophooks.engine._checkpoint import VERSION_KEY, load_checkpoint
 from loophooks.engine._ddp import DDPStrategy
 from loophooks.engine._dispatch import Dispatcher

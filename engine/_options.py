@@ -31,6 +31,7 @@ from typing import Any, Callable, Optional, Union
 
 import torch
 
+from loophooks.engine import _extras
 from loophooks.engine._callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from loophooks.engine._ddp import resolve_strategy
 from loophooks.engine._dispatch import is_overridden
@@ -329,8 +330,10 @@ def trainer_callbacks(
         raise ConfigurationError(
             f"Trainer(enable_progress_bar=False) but callbacks include {type(bars[0]).__name__}; remove one of them"
         )
-    if enable_progress_bar and not bars:  # Lightning's default bar (plain lines when stdout is not a terminal)
-        user.append(TQDMProgressBar())
+    if enable_progress_bar and not bars:  # Lightning's default bar: rich's where rich is installed
+        from loophooks.engine._rich_progress import RichProgressBar
+
+        user.append(RichProgressBar() if _extras.rich_available() else TQDMProgressBar())
     # any checkpoint callback (ModelCheckpoint, OnExceptionCheckpoint) stands in for the default, as in Lightning
     if not enable_checkpointing and any(isinstance(c, Checkpoint) for c in user):
         raise ConfigurationError(

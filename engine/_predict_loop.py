@@ -41,6 +41,7 @@ class PredictLoop:
         self.epoch_batch_indices: list[list[list[int]]] = []
         self._predictions: list[list[Any]] = []
         self.loaders: Optional[list[Any]] = None  # trainer.predict_dataloaders
+        self.max_batches: list[Any] = []  # trainer.num_predict_batches: each loader's batches, after the limit
 
     @property
     def predictions(self) -> Any:
@@ -68,6 +69,7 @@ class PredictLoop:
         limits = [
             num_batches(loader_length(dl), trainer.limit_predict_batches, "limit_predict_batches") for dl in loaders
         ]
+        self.max_batches = limits
         if not loaders or sum(limits) == 0:
             return None
         multi = len(loaders) > 1

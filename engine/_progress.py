@@ -1,6 +1,6 @@
-"""Progress bars: Lightning's ``TQDMProgressBar`` (tqdm) and ``RichProgressBar`` (needs ``rich``).
+"""Progress bars: the ``ProgressBar`` base and Lightning's ``TQDMProgressBar`` (tqdm).
 
-Both show the ``prog_bar=True`` metrics (``trainer.progress_bar_metrics``: step values
+(``RichProgressBar`` lives in :mod:`loophooks.engine._rich_progress`.) Both show the ``prog_bar=True`` metrics (``trainer.progress_bar_metrics``: step values
 while an epoch runs, epoch values once it ends) and ``v_num``, the logger's version.
 ``refresh_rate`` is Lightning's: the display changes every ``refresh_rate`` batches and
 on a loader's last batch; 0 disables it.
@@ -24,7 +24,7 @@ from loophooks.engine.callbacks import Callback
 if TYPE_CHECKING:
     from loophooks.engine._trainer import Trainer
 
-__all__ = ["ProgressBar", "RichProgressBar", "TQDMProgressBar", "rich_available"]
+__all__ = ["ProgressBar", "TQDMProgressBar"]
 
 Number = Union[int, float]
 
@@ -44,8 +44,9 @@ def _format(value: Any) -> str:
 class ProgressBar(Callback):
     """Base of progress bars (Lightning's ``ProgressBar``): the metrics shown, the refresh rule, the line mode.
 
-    The Trainer adds a :class:`TQDMProgressBar` unless a ``ProgressBar`` is among the
-    callbacks or ``enable_progress_bar=False``.
+    The Trainer adds one unless a ``ProgressBar`` is among the callbacks or
+    ``enable_progress_bar=False``: a ``RichProgressBar`` where ``rich`` is installed,
+    else a :class:`TQDMProgressBar` (Lightning's rule).
     """
 
     LINE_INTERVAL_S = 5.0
@@ -53,10 +54,10 @@ class ProgressBar(Callback):
     def __init__(self, refresh_rate: int = 1) -> None:
         if isinstance(refresh_rate, bool) or not isinstance(refresh_rate, int) or refresh_rate < 0:
             raise ValueError(f"{type(self).__name__}(refresh_rate=...) must be an int >= 0; received {refresh_rate!r}")
-        if "TQDM_MINITERS" in os.environ:  # Lightning honours tqdm's own setting as a floor
-            refresh_rate = max(int(os.environ["TQDM_MINITERS"]), refresh_rate)
         self._refresh_rate = refresh_rate
         self._enabled = True
+        self._trainer: Optional[Trainer] = None
+        self._current_eval_dataloader_idx: Optional[int] = None
         self._last_line = 0.0
         self._interactive: Optional[bool] = None
 
@@ -107,7 +108,54 @@ class ProgressBar(Callback):
         shown = ", ".join(f"{k}={_format(v)}" for k, v in (metrics or {}).items())
         print(f"{desc}: {count}" + (f" [{shown}]" if shown else ""), file=sys.stdout, flush=True)
 
+    # --- Lightning's ProgressBar members: the trainer, the descriptions, the totals -------------------------
+    @property
+    def trainer(self) -> Trainer:
+        if self._trainer is None:
+            raise TypeError(f"The `{type(self).__name__}._trainer` reference has not been set yet.")
+        return self._trainer
+
+    sanity_check_description = "Sanity Checking"
+    train_description = "Training"
+    validation_description = "Validation"
+    test_description = "Testing"
+    predict_description = "Predicting"
+
+    @property
+    def total_train_batches(self) -> Number:
+        """The training batches of this epoch (``inf`` for a loader without a length); fewer where ``max_steps``
+        alone ends the run sooner (Lightning's rule)."""
+        trainer = self.trainer
+        if trainer.max_epochs == -1 and trainer.max_steps is not None and trainer.max_steps > 0:
+            return min(trainer.num_training_batches, trainer.max_steps - trainer.global_step)
+        return trainer.num_training_batches
+
+    def _current(self, batches: list[Number]) -> Number:
+        idx = self._current_eval_dataloader_idx
+        return batches[idx] if idx is not None and idx < len(batches) else 0
+
+    @property
+    def total_val_batches_current_dataloader(self) -> Number:
+        trainer = self.trainer
+        return self._current(trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches)
+
+    @property
+    def total_test_batches_current_dataloader(self) -> Number:
+        return self._current(self.trainer.num_test_batches)
+
+    @property
+    def total_predict_batches_current_dataloader(self) -> Number:
+        return self._current(self.trainer.num_predict_batches)
+
+    def has_dataloader_changed(self, dataloader_idx: int) -> bool:
+        old, self._current_eval_dataloader_idx = self._current_eval_dataloader_idx, dataloader_idx
+        return old != dataloader_idx
+
+    def reset_dataloader_idx_tracker(self) -> None:
+        self._current_eval_dataloader_idx = None
+
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        self._trainer = trainer
         if not trainer.is_global_zero:  # one bar per run: the other processes stay quiet (Lightning)
             self.disable()
 
@@ -141,6 +189,8 @@ class TQDMProgressBar(ProgressBar):
     BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
 
     def __init__(self, refresh_rate: int = 1, process_position: int = 0, leave: bool = False) -> None:
+        if "TQDM_MINITERS" in os.environ and type(refresh_rate) is int:  # Lightning: tqdm's setting is a floor
+            refresh_rate = max(int(os.environ["TQDM_MINITERS"]), refresh_rate)
         super().__init__(refresh_rate)
         self._process_position = process_position
         self._leave = leave
@@ -298,29 +348,3 @@ class TQDMProgressBar(ProgressBar):
             if bar is not None:
                 bar.close()
         self._train_bar = self._eval_bar = None
-
-
-def rich_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("rich") is not None
-
-
-class RichProgressBar(TQDMProgressBar):
-    """Lightning's ``RichProgressBar`` name: the same bars drawn with ``rich`` (``pip install loophooks[rich]``).
-
-    The refresh rule, the metrics shown and the plain-line mode for files are
-    :class:`TQDMProgressBar`'s; only the drawing differs.
-    """
-
-    def __init__(self, refresh_rate: int = 1, leave: bool = False) -> None:
-        if not rich_available():
-            raise ModuleNotFoundError(
-                "RichProgressBar needs the 'rich' package: pip install 'loophooks[rich]' (or use TQDMProgressBar)"
-            )
-        super().__init__(refresh_rate=refresh_rate, leave=leave)
-
-    def _tqdm(self, desc: str, *, leave: bool, position: int) -> Any:
-        from tqdm.rich import tqdm as rich_tqdm  # type: ignore[import-untyped]
-
-        return rich_tqdm(desc=desc, disable=self.is_disabled, leave=leave, file=sys.stdout)

@@ -7,6 +7,8 @@ import shutil
 import sys
 from typing import Any
 
+from loophooks.engine import _extras
+
 __all__ = ["print_results"]
 
 
@@ -50,14 +52,18 @@ def print_results(results: list[dict[str, float]], stage: str, file: Any = None)
 def _rich_table(
     plain: list[dict[str, Any]], names: list[str], headers: list[str], width: int, total: int, stage: str, file: Any
 ) -> bool:
-    """Lightning's table drawn with rich, as Lightning draws it when rich is installed; False without rich."""
-    try:
-        from rich.console import Console
-        from rich.table import Column, Table
-    except ImportError:
+    """Lightning's table drawn with rich, as Lightning draws it when rich is installed; False without rich.
+
+    Like Lightning's, it goes to rich's global console (so a ``RichProgressBar``'s ``console_kwargs`` apply).
+    """
+    if not _extras.rich_available():
         return False
+    import rich
+    from rich.console import Console
+    from rich.table import Column, Table
+
     per_table = max(1, int((total - width) / width))
-    console = Console(file=file) if file is not None else Console()
+    console = Console(file=file) if file is not None else rich.get_console()
     for start in range(0, len(headers), per_table):
         cols = [f"{stage} Metric".capitalize(), *headers[start : start + per_table]]
         columns = [Column(h, justify="center", style="magenta", width=width) for h in cols]

@@ -60,6 +60,11 @@ class TrainerAPI:
         return self.state.stage == "predict"
 
     @property
+    def num_predict_batches(self) -> list[Any]:
+        """Each predict loader's batches (after ``limit_predict_batches``) in the latest or running ``predict``."""
+        return list(self._predict_loop.max_batches) if self._predict_loop is not None else []
+
+    @property
     def sanity_checking(self) -> bool:
         return self.state.stage == "sanity_check"
 

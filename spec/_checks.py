@@ -24,7 +24,7 @@ from beartype.roar import BeartypeCallHintViolation
 from typing_extensions import get_args, get_origin
 
 from loophooks.spec._render import render_hint
-from loophooks.spec._table import Hook, Param
+from loophooks.spec._table import HOOKS, Hook, Param
 
 __all__ = [
     "RETURN_HINTS",
@@ -65,15 +65,8 @@ def set_checks(enabled: bool) -> None:
     _enabled = bool(enabled)
 
 
-RETURN_HINTS: Final[dict[str, str]] = {
-    # `-> int | None` is the annotation (Lightning's) and True is an int, so no type catches `return True`
-    # or `return 1`: the error says what to write instead.
-    "on_train_batch_start": (
-        "return None to go on, or -1 to end this epoch's training; to skip only this batch, return None from"
-        " training_step (annotate the override `-> Literal[-1] | None` to have a type checker catch this)"
-    ),
-}
-"""What to write instead, for the returned values people get wrong; appended to the error."""
+RETURN_HINTS: Final[dict[str, str]] = {name: hook.return_hint for name, hook in HOOKS.items() if hook.return_hint}
+"""What to write instead, for the returned values people get wrong (the table's ``Hook.return_hint``)."""
 
 
 class HookContractError(TypeError):

@@ -163,7 +163,8 @@ class Hook:
     ``doc`` is its normative docstring, ``body`` the source of its default body
     (``None``: no default, every implementation must provide the method), and
     ``callback_doc`` the docstring of the ``Callback`` counterpart (empty: a
-    pointer to this hook's Protocol).
+    pointer to this hook's Protocol). ``return_hint`` says what to write instead,
+    for returned values people get wrong; the runtime check appends it to its error.
     """
 
     name: str
@@ -184,6 +185,7 @@ class Hook:
     doc: str = ""
     body: Optional[str] = "return None"
     callback_doc: str = ""
+    return_hint: str = ""
 
     @cached_property
     def return_contract(self) -> Any:
@@ -292,16 +294,22 @@ def _table() -> tuple[Hook, ...]:
         summary="Before anything else happens for a training batch; -1 skips the rest of the epoch.",
         callers=_CALLBACKS_FIRST,
         callback_doc="See ``ModelHooks.on_train_batch_start``; a callback cannot skip the epoch.",
+        # `-> int | None` is the annotation (Lightning's) and True is an int, so no type catches `return True`
+        # or `return 1`: the error says what to write instead.
+        return_hint=(
+            "return None to go on, or -1 to end this epoch's training; to skip only this batch, return None from"
+            " training_step (annotate the override `-> Literal[-1] | None` to have a type checker catch this)"
+        ),
         protocol="BatchHooks",
         doc="""Called before anything else happens for a training batch (before ``training_step``).
 
-            ``batch_idx`` counts batches within the epoch from 0. The implementation may
-            return ``-1``: the trainer must then skip this batch and end the epoch's
-            training at once. ``on_train_batch_end`` is not called for that batch, the
-            epoch's remaining batches are not fetched, and the epoch ends normally
-            (``on_train_epoch_end``, epoch-interval schedulers, checkpointing). Any other
-            return value than ``None`` or ``-1`` is a contract violation.
-            """,
+        ``batch_idx`` counts batches within the epoch from 0. The implementation may
+        return ``-1``: the trainer must then skip this batch and end the epoch's
+        training at once. ``on_train_batch_end`` is not called for that batch, the
+        epoch's remaining batches are not fetched, and the epoch ends normally
+        (``on_train_epoch_end``, epoch-interval schedulers, checkpointing). Any other
+        return value than ``None`` or ``-1`` is a contract violation.
+        """,
     )
     return (
         # --- ModelHooks: stage brackets ---------------------------------------------------------
@@ -329,8 +337,8 @@ def _table() -> tuple[Hook, ...]:
             protocol="StageHooks",
             doc="""Called once at the very end of ``fit``, on every process (when: ORDER.md, *Every entry point*).
 
-                Not called when fit ends with an exception.
-                """,
+            Not called when fit ends with an exception.
+            """,
         ),
         _plain(
             "on_train_start",
@@ -341,8 +349,8 @@ def _table() -> tuple[Hook, ...]:
             protocol="StageHooks",
             doc="""Called once when training begins inside ``fit`` (when: ORDER.md, *fit*).
 
-                The model is in train mode.
-                """,
+            The model is in train mode.
+            """,
         ),
         _plain(
             "on_train_end",
@@ -362,10 +370,10 @@ def _table() -> tuple[Hook, ...]:
             protocol="StageHooks",
             doc="""Called at the beginning of every validation run (when: ORDER.md, *Validation inside fit*).
 
-                The sanity check and fit's validation are validation runs too. The model is
-                already in eval mode (``on_validation_model_eval`` has run) and gradients are
-                off: ``torch.no_grad`` inside fit, ``torch.inference_mode`` in ``validate``.
-                """,
+            The sanity check and fit's validation are validation runs too. The model is
+            already in eval mode (``on_validation_model_eval`` has run) and gradients are
+            off: ``torch.no_grad`` inside fit, ``torch.inference_mode`` in ``validate``.
+            """,
         ),
         _plain(
             "on_validation_end",
@@ -376,8 +384,8 @@ def _table() -> tuple[Hook, ...]:
             protocol="StageHooks",
             doc="""Called at the end of every validation run (when: ORDER.md, *Validation inside fit*).
 
-                The model is still in eval mode: its modes are restored after this hook.
-                """,
+            The model is still in eval mode: its modes are restored after this hook.
+            """,
         ),
         _plain(
             "on_test_start",
@@ -423,11 +431,11 @@ def _table() -> tuple[Hook, ...]:
             protocol="BatchHooks",
             doc="""Called when a training batch is done, its optimizer step included (when: ORDER.md, *A training batch*).
 
-                ``outputs`` is what ``training_step`` returned, normalised to a dict whose
-                ``"loss"`` is the detached loss divided by ``accumulate_grad_batches``
-                (``None`` where the step returned ``None``). Not called for a batch whose
-                ``on_train_batch_start`` returned ``-1``.
-                """,
+            ``outputs`` is what ``training_step`` returned, normalised to a dict whose
+            ``"loss"`` is the detached loss divided by ``accumulate_grad_batches``
+            (``None`` where the step returned ``None``). Not called for a batch whose
+            ``on_train_batch_start`` returned ``-1``.
+            """,
         ),
         _batch_start(
             "validation",
@@ -589,11 +597,11 @@ def _table() -> tuple[Hook, ...]:
             protocol="EpochHooks",
             doc="""Called at the very end of each training epoch, any validation run that ends it included (ORDER.md, *fit*).
 
-                Monitoring callbacks (checkpointing, early stopping) hear it after the model,
-                so they see what the model logged here (``Hook.callers``). To aggregate a
-                whole epoch's outputs, collect them on the model in ``training_step`` and read
-                (then clear) them here.
-                """,
+            Monitoring callbacks (checkpointing, early stopping) hear it after the model,
+            so they see what the model logged here (``Hook.callers``). To aggregate a
+            whole epoch's outputs, collect them on the model in ``training_step`` and read
+            (then clear) them here.
+            """,
         ),
         _plain(
             "on_validation_epoch_start",
@@ -658,9 +666,9 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationHooks",
             doc="""Called before the gradients are zeroed (when: ORDER.md, *Automatic optimisation*).
 
-                It runs once for every batch that zeroes them. The weights seen here are those
-                after the previous optimizer step.
-                """,
+            It runs once for every batch that zeroes them. The weights seen here are those
+            after the previous optimizer step.
+            """,
         ),
         Hook(
             "on_before_backward",
@@ -673,10 +681,10 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationHooks",
             doc="""Called just before ``backward`` (ORDER.md, *Automatic optimisation*).
 
-                ``loss`` is a scalar tensor that requires grad: the loss ``training_step``
-                returned divided by ``accumulate_grad_batches`` (Lightning #13243) and,
-                under ``16-mixed`` with a gradient scaler, multiplied by the scale.
-                """,
+            ``loss`` is a scalar tensor that requires grad: the loss ``training_step``
+            returned divided by ``accumulate_grad_batches`` (Lightning #13243) and,
+            under ``16-mixed`` with a gradient scaler, multiplied by the scale.
+            """,
         ),
         _plain(
             "on_after_backward",
@@ -686,12 +694,12 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationHooks",
             doc="""Called just after ``backward`` (ORDER.md, *Automatic optimisation*).
 
-                Under ``16-mixed`` with a gradient scaler the gradients here are still scaled
-                (Lightning #4151); read unscaled gradients in ``on_before_optimizer_step``.
-                Under data parallelism, gradients are synchronised only in the backward of
-                a batch that completes an accumulation window: on the other batches they
-                are this process's own, on that batch the average over processes.
-                """,
+            Under ``16-mixed`` with a gradient scaler the gradients here are still scaled
+            (Lightning #4151); read unscaled gradients in ``on_before_optimizer_step``.
+            Under data parallelism, gradients are synchronised only in the backward of
+            a batch that completes an accumulation window: on the other batches they
+            are this process's own, on that batch the average over processes.
+            """,
         ),
         Hook(
             "on_before_optimizer_step",
@@ -704,12 +712,12 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationHooks",
             doc="""Called before the optimizer updates the parameters (when: ORDER.md, *Automatic optimisation*).
 
-                It runs once per accumulation window. The gradients exist and are finite for
-                every trainable parameter that took part in the loss; they are accumulated over
-                the window, unscaled (under AMP), averaged over processes (under data
-                parallelism), and not yet clipped (Lightning #10248). The update that follows
-                must change the parameters.
-                """,
+            It runs once per accumulation window. The gradients exist and are finite for
+            every trainable parameter that took part in the loss; they are accumulated over
+            the window, unscaled (under AMP), averaged over processes (under data
+            parallelism), and not yet clipped (Lightning #10248). The update that follows
+            must change the parameters.
+            """,
         ),
         Hook(
             "configure_sharded_model",
@@ -729,10 +737,10 @@ def _table() -> tuple[Hook, ...]:
             protocol="ConfigureModelHooks",
             doc="""Creates layers in the strategy's context; called only if overridden (when: ORDER.md, *Every entry point*).
 
-                It runs inside the strategy's and precision's initialisation context, so
-                layers are created on the right device with the right dtype. Since every
-                entry point calls it, the implementation must be idempotent.
-                """,
+            It runs inside the strategy's and precision's initialisation context, so
+            layers are created on the right device with the right dtype. Since every
+            entry point calls it, the implementation must be idempotent.
+            """,
         ),
         # --- DataHooks -----------------------------------------------------------------------------
         Hook(
@@ -988,13 +996,13 @@ def _table() -> tuple[Hook, ...]:
             protocol="ConfigureOptimizers",
             doc="""Returns the optimizers and schedulers, once per ``fit`` (when: ORDER.md, *Every entry point*).
 
-                It runs before ``on_fit_start`` (Lightning #16170). The accepted forms: an
-                optimizer; a list or tuple of optimizers; two lists (optimizers, schedulers);
-                a dict ``{"optimizer": ..., "lr_scheduler": ...}`` whose scheduler may be a
-                dict with ``"scheduler"``, ``"interval"`` (``"epoch"`` or ``"step"``),
-                ``"frequency"`` and ``"monitor"``; a list of such dicts; or ``None`` (no
-                optimization, with a warning).
-                """,
+            It runs before ``on_fit_start`` (Lightning #16170). The accepted forms: an
+            optimizer; a list or tuple of optimizers; two lists (optimizers, schedulers);
+            a dict ``{"optimizer": ..., "lr_scheduler": ...}`` whose scheduler may be a
+            dict with ``"scheduler"``, ``"interval"`` (``"epoch"`` or ``"step"``),
+            ``"frequency"`` and ``"monitor"``; a list of such dicts; or ``None`` (no
+            optimization, with a warning).
+            """,
             body=None,
         ),
         Hook(
@@ -1034,10 +1042,10 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationMethods",
             doc="""Steps ``optimizer`` once an accumulation window is complete (ORDER.md, *Automatic optimisation*).
 
-                Where the trainer passes a closure, the closure runs the training step and
-                backward and must be passed to ``optimizer.step`` (LBFGS calls it several
-                times).
-                """,
+            Where the trainer passes a closure, the closure runs the training step and
+            backward and must be passed to ``optimizer.step`` (LBFGS calls it several
+            times).
+            """,
             body="""optimizer.step(closure=optimizer_closure)""",
         ),
         Hook(
@@ -1117,6 +1125,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             doc=h.callback_doc or f"See ``{_GROUP_PROTOCOL[h.group]}.{h.name}``.",
             body="return None",
             callback_doc="",
+            return_hint="",
         )
         for h in hooks
         if h.callback is not None
@@ -1154,7 +1163,8 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             state_free=True,
             protocol="Callback",
             doc="""When an entry point is interrupted by ``exception``; nothing else runs after it, ``teardown``
-            included, and the exception then propagates (ORDER.md, *Exceptions*).""",
+            included, and the exception then propagates (ORDER.md, *Exceptions*).
+            """,
         ),
         Hook(
             "state_dict",

@@ -12,6 +12,7 @@ from loophooks.engine.callbacks._model_checkpoint import ModelCheckpoint
 from loophooks.engine.callbacks._model_summary import ModelSummary
 from loophooks.engine.callbacks._on_exception_checkpoint import OnExceptionCheckpoint
 from loophooks.engine.callbacks._prediction_writer import BasePredictionWriter
+from loophooks.engine.callbacks._rich_model_summary import RichModelSummary
 from loophooks.engine.callbacks._timer import Timer
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "ModelCheckpoint",
     "ModelSummary",
     "OnExceptionCheckpoint",
+    "RichModelSummary",
     "Timer",
 ]

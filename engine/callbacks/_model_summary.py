@@ -234,23 +234,66 @@ def summarize(module: nn.Module, max_depth: int = 1) -> Summary:
 
 
 class ModelSummary(Callback):
-    """Logs the summary table of the model when fit starts; ``max_depth=0`` turns it off."""
+    """Logs the summary table of the model when fit starts; ``max_depth=0`` turns it off.
+
+    ``summarize`` is Lightning's extension point: a subclass that overrides it
+    receives the table's columns and totals (and any keyword arguments given here)
+    and shows them its own way, as :class:`RichModelSummary` does.
+    """
+
+    # the keyword arguments this class's own ``summarize`` reads; the rest are refused unless a subclass
+    # overrides ``summarize`` (Lightning hands them to ``summarize``, whose default ignores them)
+    _SUMMARIZE_KEYWORDS: frozenset[str] = frozenset()
 
     def __init__(self, max_depth: int = 1, **summarize_kwargs: Any) -> None:
         if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < -1:
-            raise ConfigurationError(f"ModelSummary(max_depth=...) must be -1, 0 or an int > 0; received {max_depth!r}")
-        if summarize_kwargs:
             raise ConfigurationError(
-                f"ModelSummary: the keyword arguments {sorted(summarize_kwargs)} are for Lightning's RichModelSummary; "
-                "they are not supported"
+                f"{type(self).__name__}(max_depth=...) must be -1, 0 or an int > 0; received {max_depth!r}"
+            )
+        unknown = sorted(set(summarize_kwargs) - self._SUMMARIZE_KEYWORDS)
+        if unknown and not _overrides_summarize(type(self)):
+            accepted = sorted(self._SUMMARIZE_KEYWORDS)
+            raise ConfigurationError(
+                f"{type(self).__name__}: the keyword arguments {unknown} are not supported (they would go to its "
+                f"summarize, which reads {accepted if accepted else 'none'}; RichModelSummary reads header_style)"
             )
         self._max_depth = max_depth
-        self._summarize_kwargs: dict[str, Any] = {}
+        self._summarize_kwargs: dict[str, Any] = dict(summarize_kwargs)
         self.summary: Optional[Summary] = None
 
     def on_fit_start(self, trainer: Trainer, pl_module: Any) -> None:
         if not self._max_depth:
             return
-        self.summary = summarize(pl_module, max_depth=self._max_depth)
+        summary = self.summary = summarize(pl_module, max_depth=self._max_depth)
         if trainer.is_global_zero:
-            info(trainer, "\n" + str(self.summary))
+            self.summarize(
+                summary.columns(),
+                summary.total_parameters,
+                summary.trainable_parameters,
+                summary.model_size,
+                summary.total_training_modes,
+                total_flops=summary.total_flops,
+                **self._summarize_kwargs,
+            )
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int,
+        **summarize_kwargs: Any,
+    ) -> None:
+        """Show the table (Lightning's signature): here, log it at INFO on the ``loophooks`` logger."""
+        table = format_table(
+            summary_data, total_parameters, trainable_parameters, model_size, total_training_modes, total_flops
+        )
+        info(None, "\n" + table)  # on_fit_start calls this on global rank 0 only
+
+
+def _overrides_summarize(cls: type) -> bool:
+    """Whether a user's subclass replaced ``summarize`` (then it, not this module, decides what its keywords mean)."""
+    owner = next(klass for klass in cls.__mro__ if "summarize" in klass.__dict__)
+    return not owner.__module__.startswith("loophooks.engine.")

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from loophooks.engine import callbacks as _engine_callbacks
-from loophooks.engine._progress import ProgressBar, RichProgressBar, TQDMProgressBar
+from loophooks.engine._progress import ProgressBar, TQDMProgressBar
+from loophooks.engine._rich_progress import RichProgressBar, RichProgressBarTheme
 from loophooks.engine.callbacks import *  # noqa: F403  (the engine's __all__ is the one list of its callbacks)
 
-__all__ = ["ProgressBar", "RichProgressBar", "TQDMProgressBar"]
+__all__ = ["ProgressBar", "RichProgressBar", "RichProgressBarTheme", "TQDMProgressBar"]
 __all__ += _engine_callbacks.__all__
 
 # Lightning 2.6's callbacks that the engine leaves out on purpose
@@ -26,7 +27,6 @@ _NOT_SUPPORTED = frozenset(
         "EMAWeightAveraging",
         "LearningRateFinder",
         "ModelPruning",
-        "RichModelSummary",
         "SpikeDetection",
         "StochasticWeightAveraging",
         "ThroughputMonitor",

@@ -244,7 +244,7 @@ def test_summary_table_as_lightning(max_depth: int, example: bool) -> None:
     assert str(summarize(_summary_module(LoopModule, example), max_depth=max_depth)) == expected
 
 
-def test_enable_model_summary_logs_lightnings_table(both: Any, logs: Any) -> None:
+def test_enable_model_summary_logs_lightnings_table(both: Any, logs: Any, without_rich_defaults: None) -> None:
     with logs("pytorch_lightning.callbacks.model_summary", "loophooks") as records:
         lightning, engine = both(lambda module, folder: [], max_epochs=1, enable_model_summary=True)
     tables = {"lightning": [], "engine": []}  # type: dict[str, list[str]]
@@ -254,13 +254,23 @@ def test_enable_model_summary_logs_lightnings_table(both: Any, logs: Any) -> Non
     assert len(tables["lightning"]) == 1 and tables["engine"] == tables["lightning"]
 
 
-def test_model_summary_is_on_by_default_as_in_lightning() -> None:
+def _default_kinds(trainer: Any) -> list[str]:
+    return sorted(type(c).__name__ for c in trainer.callbacks if type(c).__name__.endswith(("Summary", "ProgressBar")))
+
+
+@pytest.mark.parametrize("rich_installed", [False, True])
+def test_default_summary_and_bar_follow_rich_as_in_lightning(rich_installed: bool, request: Any) -> None:
     pytest.importorskip("pytorch_lightning")
     import pytorch_lightning as pl
 
     from loophooks.callbacks import ModelSummary
     from loophooks.engine import Trainer
 
-    assert any(type(c).__name__ == "ModelSummary" for c in pl.Trainer(logger=False).callbacks)
-    assert any(isinstance(c, ModelSummary) for c in Trainer().callbacks)
+    if rich_installed:
+        pytest.importorskip("rich")
+    else:
+        request.getfixturevalue("without_rich_defaults")
+    lightning = _default_kinds(pl.Trainer(logger=False))
+    assert lightning == (["RichModelSummary", "RichProgressBar"] if rich_installed else ["ModelSummary", "TQDMProgressBar"])
+    assert _default_kinds(Trainer()) == lightning
     assert not any(isinstance(c, ModelSummary) for c in Trainer(enable_model_summary=False).callbacks)

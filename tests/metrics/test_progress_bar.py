@@ -38,7 +38,7 @@ def _fit(**kwargs: Any) -> Trainer:
 
 
 def test_plain_lines_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    _fit()
+    _fit(callbacks=[TQDMProgressBar()])
     out = capsys.readouterr().out
     assert "\r" not in out
     lines = [line for line in out.splitlines() if line.startswith("Epoch")]
@@ -83,7 +83,7 @@ def test_refresh_rate_zero_and_disable_show_nothing(capsys: pytest.CaptureFixtur
 
 
 def test_enable_progress_bar_false_removes_it(capsys: pytest.CaptureFixture[str]) -> None:
-    trainer = _fit(enable_progress_bar=False)
+    trainer = _fit(enable_progress_bar=False, enable_model_summary=False)  # with rich, the summary prints
     assert not any(isinstance(c, ProgressBar) for c in trainer.callbacks)
     assert capsys.readouterr().out == ""
     with pytest.raises(ConfigurationError, match=r"enable_progress_bar=False.*TQDMProgressBar"):
@@ -95,21 +95,19 @@ def test_enable_progress_bar_false_removes_it(capsys: pytest.CaptureFixture[str]
 def test_v_num_is_the_loggers_version(tmp_path: Any) -> None:
     from loophooks.loggers import CSVLogger
 
-    trainer = _fit(logger=CSVLogger(str(tmp_path), version=7), enable_progress_bar=True)
+    trainer = _fit(logger=CSVLogger(str(tmp_path), version=7), callbacks=[TQDMProgressBar()])
     bar = next(c for c in trainer.callbacks if isinstance(c, TQDMProgressBar))
     metrics = bar.get_metrics(trainer, trainer.lightning_module)
     assert metrics["v_num"] == 7 and metrics["loss_epoch"] == pytest.approx(1.5)
 
 
 def test_rich_progress_bar_needs_rich(monkeypatch: pytest.MonkeyPatch) -> None:
-    from loophooks.engine import _progress
+    from loophooks.engine import _extras
 
-    monkeypatch.setattr(_progress, "rich_available", lambda: False)
+    monkeypatch.setattr(_extras, "rich_available", lambda: False)
     with pytest.raises(ModuleNotFoundError, match=r"loophooks\[rich\]"):
         RichProgressBar()
 
 
-def test_rich_progress_bar_runs_when_rich_is_installed(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("rich")
-    _fit(callbacks=[RichProgressBar()])
-    assert "Epoch 1" in capsys.readouterr().out  # not a terminal here: the shared plain-line mode
+def test_default_bar_without_rich_is_tqdm(without_rich_defaults: None) -> None:
+    assert [type(c) for c in Trainer(logger=False).callbacks if isinstance(c, ProgressBar)] == [TQDMProgressBar]

@@ -154,8 +154,9 @@ _RUN = textwrap.dedent(
 
     saver = ModelCheckpoint(dirpath=folder, filename=tag + "-{step}", monitor="score", mode="max", save_top_k=2,
                             every_n_train_steps=1)
+    # no model summary: with rich installed it prints to stdout, which carries this script's protocol
     trainer = Trainer(max_epochs=-1, max_steps=2000, callbacks=[Until(), saver], enable_progress_bar=False,
-                      default_root_dir=os.path.dirname(folder))
+                      enable_model_summary=False, default_root_dir=os.path.dirname(folder))
     trainer.fit(Big())
     print("kept", *sorted(os.path.basename(p) for p in saver.best_k_models), flush=True)
     '''
@@ -202,7 +203,7 @@ _RESUME = textwrap.dedent(
     from test_reliability_callback_files import Net
 
     trainer = Trainer(max_epochs=int(sys.argv[3]), enable_progress_bar=False, default_root_dir=sys.argv[1],
-                      callbacks=[ModelCheckpoint(save_last=True)], logger=False)
+                      callbacks=[ModelCheckpoint(save_last=True)], logger=False, enable_model_summary=False)
     trainer.fit(Net(), ckpt_path="last")
     print(trainer.ckpt_path, trainer.global_step)
     '''

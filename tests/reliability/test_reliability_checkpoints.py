@@ -432,7 +432,7 @@ _WORKER = textwrap.dedent(
         trainer = Trainer(
             max_epochs=-1, max_steps=1_000_000, callbacks=[Announce(), *SAVERS[MODE]()], default_root_dir=ROOT,
             enable_progress_bar=False, enable_checkpointing=True, deterministic=True, num_sanity_val_steps=0,
-            limit_val_batches=0,
+            limit_val_batches=0, enable_model_summary=False,  # stdout carries the protocol; rich's summary prints there
         )
         trainer.fit(Scored(width=256, lr=0.002), ckpt_path=ckpt)
 
