@@ -56,6 +56,7 @@ class TrainingEpochLoop:
         self.in_batch_end = False
         self._closure = Closure(ctx, self.accumulate)
         self._takes_idx = True
+        self._warned_none = False
 
     # --- Lightning's predicates ----------------------------------------------------------------------
     def num_ready_batches_reached(self) -> bool:
@@ -119,7 +120,7 @@ class TrainingEpochLoop:
             batch = transfer(batch, 0)
             ready = self.ready = batch_idx + 1
             metrics.on_batch_start(store, batch)
-            response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start else None
+            response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start and batch is not None else None
             # should_accumulate() inlined (is_last_batch changes only on the -1 path, which ends the epoch)
             accumulating = ready % accumulate != 0 and not (ready == max_batches or state.is_last_batch)
             if response is not None:
@@ -129,7 +130,13 @@ class TrainingEpochLoop:
                 if schedulers:
                     self._step_schedulers()
                 break
-            output = self._automatic(batch, batch_idx, accumulating) if automatic else self._manual(batch, batch_idx)
+            if batch is None:  # the loader yielded None (Lightning): no batch-start hooks, no step; the batch ends
+                output: Any = None
+                self._warn_none_batch(batch_idx)
+            elif automatic:
+                output = self._automatic(batch, batch_idx, accumulating)
+            else:
+                output = self._manual(batch, batch_idx)
             if schedulers:
                 self._step_schedulers()
             if batch_end:
@@ -153,6 +160,17 @@ class TrainingEpochLoop:
             if state.should_stop and metrics.loggers:
                 for logger in metrics.loggers:
                     logger.save()
+
+    def _warn_none_batch(self, batch_idx: int) -> None:
+        if not self._warned_none:  # once per fit (Lightning: once per Trainer, whose loops outlive a fit)
+            self._warned_none = True
+            warnings.warn(
+                f"train_dataloader yielded None (batch {batch_idx}): the batch is skipped (no on_train_batch_start, "
+                "no training_step or optimizer step; on_train_batch_end receives None). If this was on purpose, "
+                "ignore this warning.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _step_schedulers(self) -> None:
         """The schedulers due after a batch's optimizer step ('epoch' ones on the epoch's last batch)."""
