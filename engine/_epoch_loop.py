@@ -2,6 +2,8 @@
 
     for each batch (until the epoch's batches, max_steps or should_stop):
         on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer
+        a None batch (the loader yielded it): warned once, and nothing more until lr_scheduler_step
+        and on_train_batch_end (outputs None), as Lightning
         on_train_batch_start                  # callbacks, then model; -1 ends the epoch here
         automatic optimization:
             when the batch closes an accumulation window:
@@ -56,6 +58,7 @@ class TrainingEpochLoop:
         self.in_batch_end = False
         self._closure = Closure(ctx, self.accumulate)
         self._takes_idx = True
+        self._warned_none = False
 
     # --- Lightning's predicates ----------------------------------------------------------------------
     def num_ready_batches_reached(self) -> bool:
@@ -112,7 +115,7 @@ class TrainingEpochLoop:
             batch = transfer(batch, 0)
             ready = self.ready = self.ready + 1
             metrics.on_batch_start(batch)
-            response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start else None
+            response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start and batch is not None else None
             # should_accumulate() inlined (is_last_batch changes only on the -1 path, which ends the epoch)
             accumulating = ready % accumulate != 0 and not (ready == max_batches or state.is_last_batch)
             skip_rest = False
@@ -122,6 +125,9 @@ class TrainingEpochLoop:
                 skip_rest = True
                 state.is_last_batch = True
                 output: Any = None
+            elif batch is None:  # the loader yielded None (Lightning): no batch-start hooks, no step; the batch ends
+                output = None
+                self._warn_none_batch(batch_idx)
             elif automatic:
                 output = self._automatic(batch, batch_idx, accumulating)
             else:
@@ -153,6 +159,17 @@ class TrainingEpochLoop:
             if state.should_stop and metrics.loggers:
                 for logger in metrics.loggers:
                     logger.save()
+
+    def _warn_none_batch(self, batch_idx: int) -> None:
+        if not self._warned_none:  # once per fit (Lightning: once per Trainer, whose loops outlive a fit)
+            self._warned_none = True
+            warnings.warn(
+                f"train_dataloader yielded None (batch {batch_idx}): the batch is skipped (no on_train_batch_start, "
+                "no training_step or optimizer step; on_train_batch_end receives None). If this was on purpose, "
+                "ignore this warning.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _automatic(self, batch: Any, batch_idx: int, accumulating: bool) -> dict[str, Any]:
         ctx = self.ctx
