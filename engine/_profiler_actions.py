@@ -192,9 +192,18 @@ class _TimedBatches(BatchIterator):
     __slots__ = ("_action", "_profiler")
 
     def __init__(self, loader: Any, limit: Any, skip: int = 0, *, state: LoopState, profiler: Profiler) -> None:
-        super().__init__(loader, limit, skip)
-        self._action = _NEXT_ACTION[state.stage or "train"]
+        action = self._action = _NEXT_ACTION[state.stage or "train"]
         self._profiler = profiler
+        # An unsized loader's first batch is fetched ahead when the iterator is made; Lightning's training loop
+        # times that fetch from its second epoch on (the first epoch's happens before its profiler hooks are set).
+        ahead = limit == float("inf") and state.stage == "train" and state.epoch > 0 and not skip
+        if ahead:
+            profiler.start(action)
+        try:
+            super().__init__(loader, limit, skip)
+        finally:
+            if ahead:
+                profiler.stop(action)
 
     def __next__(self) -> Any:
         if (self.count >= self.limit) if self._sized else not self._ahead:
