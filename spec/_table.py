@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from typing_extensions import Annotated, final
 
+from loophooks.spec._log_levels import LOG_EPOCH, LOG_EVAL_STEP, LOG_STEP, REFUSED, LogRule
 from loophooks.spec._optimizer_config import OPTIMIZER_FORMS_AT_RUNTIME, OptimizerLRScheduler
 from loophooks.spec._scenario import Stage
 
@@ -165,6 +166,8 @@ class Hook:
     ``callback_doc`` the docstring of the ``Callback`` counterpart (empty: a
     pointer to this hook's Protocol). ``return_hint`` says what to write instead,
     for returned values people get wrong; the runtime check appends it to its error.
+    ``log`` is where ``self.log`` may be called (:mod:`loophooks.spec._log_levels`):
+    its levels, ``REFUSED``, or ``None`` where Lightning has no rule for the hook.
     """
 
     name: str
@@ -186,6 +189,7 @@ class Hook:
     body: Optional[str] = "return None"
     callback_doc: str = ""
     return_hint: str = ""
+    log: LogRule = None
 
     @cached_property
     def return_contract(self) -> Any:
@@ -233,6 +237,7 @@ def _plain(
     protocol: str,
     doc: str,
     body: str = "return None",
+    log: LogRule = REFUSED,
 ) -> Hook:
     """A hook that takes nothing and returns nothing (most of ``ModelHooks``)."""
     return Hook(
@@ -247,10 +252,13 @@ def _plain(
         protocol=protocol,
         doc=doc,
         body=body,
+        log=log,
     )
 
 
-def _batch_start(stage: str, stages: frozenset[Stage], *, with_loader: bool, protocol: str, doc: str) -> Hook:
+def _batch_start(
+    stage: str, stages: frozenset[Stage], *, with_loader: bool, protocol: str, doc: str, log: LogRule
+) -> Hook:
     params = (_BATCH, _BATCH_IDX, _LOADER_IDX) if with_loader else (_BATCH, _BATCH_IDX)
     return Hook(
         f"on_{stage}_batch_start",
@@ -262,11 +270,12 @@ def _batch_start(stage: str, stages: frozenset[Stage], *, with_loader: bool, pro
         callers=_CALLBACKS_FIRST,
         protocol=protocol,
         doc=doc,
+        log=log,
     )
 
 
 def _batch_end(
-    stage: str, stages: frozenset[Stage], outputs: Param, *, with_loader: bool, protocol: str, doc: str
+    stage: str, stages: frozenset[Stage], outputs: Param, *, with_loader: bool, protocol: str, doc: str, log: LogRule
 ) -> Hook:
     params = (outputs, _BATCH, _BATCH_IDX, _LOADER_IDX) if with_loader else (outputs, _BATCH, _BATCH_IDX)
     return Hook(
@@ -279,6 +288,7 @@ def _batch_end(
         callers=_CALLBACKS_FIRST,
         protocol=protocol,
         doc=doc,
+        log=log,
     )
 
 
@@ -310,6 +320,7 @@ def _table() -> tuple[Hook, ...]:
         (``on_train_epoch_end``, epoch-interval schedulers, checkpointing). Any other
         return value than ``None`` or ``-1`` is a contract violation.
         """,
+        log=LOG_STEP,
     )
     return (
         # --- ModelHooks: stage brackets ---------------------------------------------------------
@@ -351,6 +362,7 @@ def _table() -> tuple[Hook, ...]:
 
             The model is in train mode.
             """,
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_train_end",
@@ -374,6 +386,7 @@ def _table() -> tuple[Hook, ...]:
             already in eval mode (``on_validation_model_eval`` has run) and gradients are
             off: ``torch.no_grad`` inside fit, ``torch.inference_mode`` in ``validate``.
             """,
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_validation_end",
@@ -394,6 +407,7 @@ def _table() -> tuple[Hook, ...]:
             "At the beginning of testing.",
             protocol="StageHooks",
             doc="""Called at the beginning of ``test``; the model is in eval mode under ``torch.inference_mode``.""",
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_test_end",
@@ -436,6 +450,7 @@ def _table() -> tuple[Hook, ...]:
             (``None`` where the step returned ``None``). Not called for a batch whose
             ``on_train_batch_start`` returned ``-1``.
             """,
+            log=LOG_STEP,
         ),
         _batch_start(
             "validation",
@@ -443,6 +458,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called before ``validation_step`` for each validation batch; ``batch_idx`` counts per dataloader.""",
+            log=LOG_EVAL_STEP,
         ),
         _batch_end(
             "validation",
@@ -451,6 +467,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called after ``validation_step``, with what it returned.""",
+            log=LOG_EVAL_STEP,
         ),
         _batch_start(
             "test",
@@ -458,6 +475,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called before ``test_step`` for each test batch; ``batch_idx`` counts per dataloader.""",
+            log=LOG_EVAL_STEP,
         ),
         _batch_end(
             "test",
@@ -466,6 +484,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called after ``test_step``, with what it returned.""",
+            log=LOG_EVAL_STEP,
         ),
         _batch_start(
             "predict",
@@ -473,6 +492,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called before ``predict_step`` for each batch; ``batch_idx`` counts per dataloader.""",
+            log=REFUSED,
         ),
         _batch_end(
             "predict",
@@ -481,6 +501,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called after ``predict_step``, with what it returned.""",
+            log=REFUSED,
         ),
         # --- ModelHooks: the model's mode around evaluation ---------------------------------------
         _plain(
@@ -534,6 +555,7 @@ def _table() -> tuple[Hook, ...]:
             ``super()``.
             """,
             body="""loop_model(self).train()""",
+            log=REFUSED,
         ),
         _plain(
             "on_test_model_eval",
@@ -560,6 +582,7 @@ def _table() -> tuple[Hook, ...]:
             remembered flags.
             """,
             body="""loop_model(self).train()""",
+            log=REFUSED,
         ),
         _plain(
             "on_predict_model_eval",
@@ -575,6 +598,7 @@ def _table() -> tuple[Hook, ...]:
             flags after predicting.
             """,
             body="""loop_model(self).eval()""",
+            log=None,
         ),
         # --- ModelHooks: epochs -------------------------------------------------------------------
         _plain(
@@ -584,6 +608,7 @@ def _table() -> tuple[Hook, ...]:
             "At the very beginning of a training epoch.",
             protocol="EpochHooks",
             doc="""Called at the very beginning of each training epoch, before its first batch is fetched (ORDER.md, *fit*).""",
+            log=LOG_EPOCH,
         ),
         Hook(
             "on_train_epoch_end",
@@ -602,6 +627,7 @@ def _table() -> tuple[Hook, ...]:
             whole epoch's outputs, collect them on the model in ``training_step`` and read
             (then clear) them here.
             """,
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_validation_epoch_start",
@@ -610,6 +636,7 @@ def _table() -> tuple[Hook, ...]:
             "At the beginning of a validation run's epoch.",
             protocol="EpochHooks",
             doc="""Called at the beginning of each validation run's single epoch (when: ORDER.md, *Validation inside fit*).""",
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_validation_epoch_end",
@@ -619,6 +646,7 @@ def _table() -> tuple[Hook, ...]:
             closes="on_validation_epoch_start",
             protocol="EpochHooks",
             doc="""Called at the end of each validation run's epoch (when: ORDER.md, *Validation inside fit*).""",
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_test_epoch_start",
@@ -627,6 +655,7 @@ def _table() -> tuple[Hook, ...]:
             "At the beginning of the test epoch.",
             protocol="EpochHooks",
             doc="""Called at the beginning of the test epoch (when: ORDER.md, *validate and test*).""",
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_test_epoch_end",
@@ -636,6 +665,7 @@ def _table() -> tuple[Hook, ...]:
             closes="on_test_epoch_start",
             protocol="EpochHooks",
             doc="""Called at the end of the test epoch, after its last batch (ORDER.md, *validate and test*).""",
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_predict_epoch_start",
@@ -669,6 +699,7 @@ def _table() -> tuple[Hook, ...]:
             It runs once for every batch that zeroes them. The weights seen here are those
             after the previous optimizer step.
             """,
+            log=LOG_STEP,
         ),
         Hook(
             "on_before_backward",
@@ -685,6 +716,7 @@ def _table() -> tuple[Hook, ...]:
             returned divided by ``accumulate_grad_batches`` (Lightning #13243) and,
             under ``16-mixed`` with a gradient scaler, multiplied by the scale.
             """,
+            log=LOG_STEP,
         ),
         _plain(
             "on_after_backward",
@@ -700,6 +732,7 @@ def _table() -> tuple[Hook, ...]:
             a batch that completes an accumulation window: on the other batches they
             are this process's own, on that batch the average over processes.
             """,
+            log=LOG_STEP,
         ),
         Hook(
             "on_before_optimizer_step",
@@ -718,6 +751,7 @@ def _table() -> tuple[Hook, ...]:
             parallelism), and not yet clipped (Lightning #10248). The update that follows
             must change the parameters.
             """,
+            log=LOG_STEP,
         ),
         Hook(
             "configure_sharded_model",
@@ -727,6 +761,7 @@ def _table() -> tuple[Hook, ...]:
             state_free=True,
             protocol="ConfigureModelHooks",
             doc="""Deprecated: use ``configure_model``. Called only if overridden; overriding both is an error.""",
+            log=REFUSED,
         ),
         Hook(
             "configure_model",
@@ -741,6 +776,7 @@ def _table() -> tuple[Hook, ...]:
             layers are created on the right device with the right dtype. Since every
             entry point calls it, the implementation must be idempotent.
             """,
+            log=REFUSED,
         ),
         # --- DataHooks -----------------------------------------------------------------------------
         Hook(
@@ -760,6 +796,7 @@ def _table() -> tuple[Hook, ...]:
             state exists, so it must not set state on the model that other processes
             need: that belongs in ``setup``.
             """,
+            log=REFUSED,
         ),
         Hook(
             "setup",
@@ -777,6 +814,7 @@ def _table() -> tuple[Hook, ...]:
             ``stage`` is ``"fit"``, ``"validate"``, ``"test"`` or ``"predict"``. A good
             place to build layers that depend on the data.
             """,
+            log=REFUSED,
         ),
         Hook(
             "teardown",
@@ -796,6 +834,7 @@ def _table() -> tuple[Hook, ...]:
             #19594). Clean-up that must happen on failure belongs in a callback's
             ``on_exception`` or in a ``try``/``finally`` around the entry point.
             """,
+            log=REFUSED,
         ),
         Hook(
             "train_dataloader",
@@ -809,6 +848,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="DataLoaderHooks",
             doc="""The training data for ``fit``. The default raises: fit needs it unless loaders are passed in.""",
             body="""raise missing_hook("train_dataloader", "to fit without passing train_dataloaders")""",
+            log=REFUSED,
         ),
         Hook(
             "test_dataloader",
@@ -822,6 +862,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="DataLoaderHooks",
             doc="""The test data for ``test``. The default raises.""",
             body="""raise missing_hook("test_dataloader", "to test without passing dataloaders")""",
+            log=REFUSED,
         ),
         Hook(
             "val_dataloader",
@@ -835,6 +876,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="DataLoaderHooks",
             doc="""The validation data for ``fit``'s validation and for ``validate``. The default raises.""",
             body="""raise missing_hook("val_dataloader", "to validate without passing dataloaders")""",
+            log=REFUSED,
         ),
         Hook(
             "predict_dataloader",
@@ -867,6 +909,7 @@ def _table() -> tuple[Hook, ...]:
             types; the implementation should only move, not change, the data.
             """,
             body="""return move_data_to_device(batch, device)""",
+            log=REFUSED,
         ),
         Hook(
             "on_before_batch_transfer",
@@ -881,6 +924,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="BatchTransferHooks",
             doc="""Alters the batch on the host before it is moved; must return the batch.""",
             body="""return batch""",
+            log=REFUSED,
         ),
         Hook(
             "on_after_batch_transfer",
@@ -894,6 +938,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="BatchTransferHooks",
             doc="""Alters the batch on the device after it is moved; must return the batch.""",
             body="""return batch""",
+            log=REFUSED,
         ),
         # --- CheckpointHooks -----------------------------------------------------------------------
         Hook(
@@ -915,6 +960,7 @@ def _table() -> tuple[Hook, ...]:
             ``checkpoint["state_dict"]``; the trainer restores epoch, step, optimizer,
             scheduler and scaler state itself, later (Lightning #7535).
             """,
+            log=REFUSED,
         ),
         Hook(
             "on_save_checkpoint",
@@ -933,6 +979,7 @@ def _table() -> tuple[Hook, ...]:
             ``epoch``, ``global_step``, ``state_dict``, ``loops``, ``optimizer_states``,
             ``lr_schedulers`` and ``callbacks``.
             """,
+            log=REFUSED,
         ),
         # --- What a loop calls that Lightning keeps on LightningModule ----------------------------
         Hook(
@@ -951,6 +998,7 @@ def _table() -> tuple[Hook, ...]:
             mode, inside autocast under mixed precision.
             """,
             body=None,
+            log=LOG_STEP,
         ),
         Hook(
             "validation_step",
@@ -962,6 +1010,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="ValidationStep",
             doc="""Evaluates one validation batch; ``dataloader_idx`` is passed only with several loaders.""",
             body=None,
+            log=LOG_EVAL_STEP,
         ),
         Hook(
             "test_step",
@@ -973,6 +1022,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="TestStep",
             doc="""Evaluates one test batch; ``dataloader_idx`` is passed only with several loaders.""",
             body=None,
+            log=LOG_EVAL_STEP,
         ),
         Hook(
             "predict_step",
@@ -984,6 +1034,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="PredictStep",
             doc="""Predicts one batch; what it returns is collected when ``return_predictions`` is on.""",
             body=None,
+            log=REFUSED,
         ),
         Hook(
             "configure_optimizers",
@@ -1004,6 +1055,7 @@ def _table() -> tuple[Hook, ...]:
             optimization, with a warning).
             """,
             body=None,
+            log=REFUSED,
         ),
         Hook(
             "configure_callbacks",
@@ -1017,6 +1069,7 @@ def _table() -> tuple[Hook, ...]:
             A returned callback replaces the trainer's callbacks of the same type.
             """,
             body="""return []""",
+            log=REFUSED,
         ),
         Hook(
             "backward",
@@ -1027,6 +1080,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationMethods",
             doc="""Computes gradients of ``loss`` (already divided for accumulation and scaled under AMP).""",
             body="""cast(Any, loss).backward()  # torch leaves Tensor.backward untyped""",
+            log=LOG_STEP,
         ),
         Hook(
             "optimizer_step",
@@ -1047,6 +1101,7 @@ def _table() -> tuple[Hook, ...]:
             times).
             """,
             body="""optimizer.step(closure=optimizer_closure)""",
+            log=LOG_STEP,
         ),
         Hook(
             "optimizer_zero_grad",
@@ -1057,6 +1112,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationMethods",
             doc="""Zeroes ``optimizer``'s gradients, once per accumulation window (ORDER.md, *Automatic optimisation*).""",
             body="""optimizer.zero_grad()""",
+            log=LOG_STEP,
         ),
         Hook(
             "lr_scheduler_step",
@@ -1071,6 +1127,7 @@ def _table() -> tuple[Hook, ...]:
             else:
                 scheduler.step(metric)
             """,
+            log=REFUSED,
         ),
         Hook(
             "configure_gradient_clipping",
@@ -1090,6 +1147,7 @@ def _table() -> tuple[Hook, ...]:
             it does nothing when ``gradient_clip_val`` is ``None`` or 0.
             """,
             body="""clip_gradients_of(optimizer, gradient_clip_val, gradient_clip_algorithm)""",
+            log=LOG_STEP,
         ),
     )
 
@@ -1141,6 +1199,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             state_free=True,
             protocol="Callback",
             doc="Before the sanity check's validation run (callbacks only).",
+            log=REFUSED,
         ),
         Hook(
             "on_sanity_check_end",
@@ -1153,6 +1212,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             closes="on_sanity_check_start",
             protocol="Callback",
             doc="After the sanity check's validation run (callbacks only).",
+            log=REFUSED,
         ),
         Hook(
             "on_exception",
@@ -1165,6 +1225,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             doc="""When an entry point is interrupted by ``exception``; nothing else runs after it, ``teardown``
             included, and the exception then propagates (ORDER.md, *Exceptions*).
             """,
+            log=REFUSED,
         ),
         Hook(
             "state_dict",
@@ -1176,6 +1237,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             protocol="Callback",
             doc='The callback\'s state, saved under ``checkpoint["callbacks"]``; ``{}`` saves nothing.',
             body="return {}",
+            log=REFUSED,
         ),
         Hook(
             "load_state_dict",
@@ -1186,6 +1248,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             state_free=True,
             protocol="Callback",
             doc="Restores what ``state_dict`` returned, when a checkpoint is loaded.",
+            log=REFUSED,
         ),
     )
     return mirrored + own
@@ -1213,6 +1276,7 @@ def _datamodule_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             summary="The datamodule's state, saved in the checkpoint under its class name.",
             callers=_STATE_DICT_CALLERS,
             state_free=True,
+            log=REFUSED,
         ),
         Hook(
             "load_state_dict",
@@ -1221,6 +1285,7 @@ def _datamodule_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             summary="Restores what state_dict returned, when a checkpoint is loaded.",
             callers=_LOAD_STATE_DICT_CALLERS,
             state_free=True,
+            log=REFUSED,
         ),
         Hook(
             "on_exception",
@@ -1229,6 +1294,7 @@ def _datamodule_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             summary="When an entry point is interrupted by an exception, after the callbacks' on_exception.",
             callers=_EXCEPTION_CALLERS,
             state_free=True,
+            log=REFUSED,
         ),
     )
     return tuple(h for h in hooks if h.datamodule) + own
