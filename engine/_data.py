@@ -12,7 +12,7 @@ from typing import Any, Union
 
 from loophooks.engine._errors import ConfigurationError
 
-__all__ = ["BatchIterator", "as_loader_list", "loader_length", "num_batches"]
+__all__ = ["END", "BatchIterator", "as_loader_list", "loader_length", "num_batches"]
 
 Number = Union[int, float]
 
@@ -70,7 +70,7 @@ def num_batches(length: Number, limit: Number, option: str) -> Number:
     return n
 
 
-class BatchIterator:  # not final: a profiled run times next() in a subclass (engine/_profiler_actions.py)
+class BatchIterator:  # not final: a profiled run times fetch() in a subclass (engine/_profiler_actions.py)
     """Iterate up to ``limit`` batches of ``loader``, knowing when a batch is the last.
 
     A sized loader needs no look-ahead; an unsized one keeps one batch in hand
@@ -109,17 +109,33 @@ class BatchIterator:  # not final: a profiled run times next() in a subclass (en
         return self
 
     def __next__(self) -> Any:
+        batch = self.fetch()
+        if batch is END:
+            raise StopIteration
+        return batch
+
+    def fetch(self) -> Any:
+        """The next batch, or :data:`END` when there is none: ``next()`` without the exception, for the
+        training loop, which fetches once per batch."""
         if self._sized:
-            if self.count >= self.limit:
-                raise StopIteration
-            batch = next(self._it)
-            self.count += 1
-            self.is_last = self.count >= self.limit
+            count = self.count
+            if count >= self.limit:
+                return END
+            try:
+                batch = next(self._it)
+            except StopIteration:
+                return END
+            self.count = count = count + 1
+            self.is_last = count >= self.limit
             return batch
         if not self._ahead:
-            raise StopIteration
+            return END
         batch = self._ahead.pop()
         self.count += 1
         self._fill()
         self.is_last = not self._ahead
         return batch
+
+
+END: Any = object()
+"""What :meth:`BatchIterator.fetch` returns after the last batch."""

@@ -10,8 +10,9 @@ defaults skips the calls, which would change nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
+import torch
 from typing_extensions import final
 
 from loophooks.engine._combined import CombinedLoader
@@ -40,6 +41,7 @@ class DataConnector:
 
     __slots__ = (
         "_d",
+        "_cpu_only",
         "_plain_move",
         "_skip",
         "allow_zero_length",
@@ -56,7 +58,7 @@ class DataConnector:
         self.allow_zero_length = False
         self._d: Dispatcher | None = None
         self._skip = (False, False, False)
-        self._plain_move = False
+        self._plain_move = self._cpu_only = False
         # what the loops call per batch: transfer_batch, or a profiled run's timed wrapper of it
         # (engine/_profiler_actions.py); a slot, so an unprofiled call costs a plain method call
         self.transfer: Callable[[Any, int], Any] = self.transfer_batch
@@ -76,6 +78,9 @@ class DataConnector:
             and dispatch.data_owner("transfer_batch_to_device") == "module"
             and (dispatch.is_builtin_default("transfer_batch_to_device"))
         )
+        # all the three hooks do is move the batch to the CPU: transfer_batch's shortcut
+        on_cpu = self.strategy.root_device.type == "cpu" and self.strategy.precision.module_dtype is None
+        self._cpu_only = self._plain_move and on_cpu and before and after
 
     @property
     def running(self) -> bool:
@@ -135,21 +140,32 @@ class DataConnector:
     def transfer_batch(self, batch: Any, dataloader_idx: int) -> Any:
         """The three batch-transfer hooks; each must hand a batch on.
 
-        A loader that yields None (a ``collate_fn`` dropping a whole batch) is named
-        as the cause before any hook sees it: Lightning skips such a batch with a
-        warning, which the engine does not support (see docs/ERRORS.md).
+        A loader may yield None (a ``collate_fn`` dropping a whole batch): as in Lightning,
+        the hooks see None and may pass it on (the training loop then skips the batch, the
+        evaluation loops hand it to the step); only a hook that turns a batch into None is
+        an error. With the spec's checks on, the hooks' contract (they return a batch, never
+        None) cannot hold for a None batch, so the loader is named as the cause instead.
         """
-        if batch is None:
-            _none_batch(self._d, dataloader_idx)
+        if self._cpu_only and (type(batch) is tuple or type(batch) is list):
+            # all the hooks do is move the batch to the CPU, and a tuple or list of CPU tensors (the common
+            # batch) is already there: handed back as move_data_to_device would, without its calls
+            for item in batch:
+                if not (isinstance(item, torch.Tensor) and item.is_cpu):
+                    break
+            else:
+                return batch
+        given = batch
         d = self._d
         assert d is not None  # the loops transfer only inside a run
+        if given is None and not d.checks_off:
+            _none_batch_checked(d, dataloader_idx)
         precision = self.strategy.precision
         if precision.module_dtype is not None:  # a "-true" precision: inputs in the model's dtype (Lightning)
             batch = precision.convert_input(batch)
         skip_before, skip_move, skip_after = self._skip
         if not skip_before:
             batch = d.data_hook("on_before_batch_transfer", batch, dataloader_idx)
-            if batch is None:
+            if batch is None and given is not None:
                 raise HookValueError("on_before_batch_transfer", "return value", "the batch (not None)", batch)
         if self._plain_move:  # the default's body, noted as that hook on an error
             try:
@@ -159,11 +175,11 @@ class DataConnector:
                 raise
         elif not skip_move:
             batch = d.data_hook("transfer_batch_to_device", batch, self.strategy.root_device, dataloader_idx)
-            if batch is None:
+            if batch is None and given is not None:
                 raise HookValueError("transfer_batch_to_device", "return value", "the batch (not None)", batch)
         if not skip_after:
             batch = d.data_hook("on_after_batch_transfer", batch, dataloader_idx)
-            if batch is None:
+            if batch is None and given is not None:
                 raise HookValueError("on_after_batch_transfer", "return value", "the batch (not None)", batch)
         return batch
 
@@ -188,13 +204,14 @@ _LOADER_OF_STAGE = {
 }
 
 
-def _none_batch(d: Optional[Dispatcher], dataloader_idx: int) -> NoReturn:
-    state = d.state if d is not None else None
-    stage = state.stage if state is not None else None
+def _none_batch_checked(d: Dispatcher, dataloader_idx: int) -> NoReturn:
+    state = d.state
+    stage = state.stage
     loader = _LOADER_OF_STAGE.get(stage or "", "the dataloader")
-    index = -1 if state is None else (state.batch_idx if stage == "train" else state.eval_batch_idx)
+    index = state.batch_idx if stage == "train" else state.eval_batch_idx
     raise ConfigurationError(
-        f"{loader} (loader {dataloader_idx}) yielded None as batch {index}: a batch must not be None. Lightning "
-        "skips such batches with a warning; this engine does not support them: drop empty batches in the "
-        "dataset or collate_fn instead"
+        f"{loader} (loader {dataloader_idx}) yielded None as batch {index}, which the spec's checks "
+        "(check_hooks=True) do not support: the batch-transfer hooks must return a batch, never None. Without the "
+        "checks the engine does what Lightning does (the hooks see None; training skips the batch with a warning, "
+        "evaluation hands None to the step); or drop empty batches in the dataset or collate_fn"
     )

@@ -1,19 +1,22 @@
 """The one place where the engine calls hooks.
 
 For every run the dispatcher resolves, once, which function answers each hook of
-the spec's table (``loophooks.spec.HOOKS`` for the model and datamodule,
-``CALLBACK_HOOKS`` for callbacks):
+the spec's tables (``loophooks.spec.HOOKS`` for the model, ``DATAMODULE_HOOKS`` for
+the datamodule, ``CALLBACK_HOOKS`` for callbacks):
 
 * the model's own method, or else the default from :class:`LoopModule` bound to
   the model; hooks marked ``override_only`` resolve to nothing unless overridden;
+  a default whose body does nothing (``pass`` or ``...``) resolves to nothing;
+* the datamodule's method for each hook of ``DATAMODULE_HOOKS`` it overrides (no
+  other method of a datamodule is ever called);
 * for each callback, its method when its class defines the hook (callbacks that
-  keep a do-nothing default are left out, so they cost nothing);
-* a resolved function whose body does nothing (``pass`` or ``...``) is dropped.
+  keep a do-nothing default are left out, so they cost nothing).
 
-An unchecked call is then a dict lookup and a plain call, with the running hook's
-name kept in ``LoopState.hook`` for error notes and restored in ``finally``. With
-checks on (``Trainer(check_hooks=True)`` or ``LOOPHOOKS_CHECKS=1``) the spec's
-``check_args`` and ``check_return`` run around each call.
+Each resolved function is then wrapped, once, in the engine's one calling
+convention (engine/_calling.py: the running hook's name in ``LoopState.hook``,
+the spec's compiled checks when checks are on, a note on errors, the name
+restored in ``finally``), so a call is a dict lookup and two frames. Checks are
+on with ``Trainer(check_hooks=True)`` or ``LOOPHOOKS_CHECKS=1``.
 
 Ordering rule, written once here: for a hook both have, callbacks run first, then
 the model. Exceptions (Lightning's): ``setup``/``teardown`` run datamodule,
@@ -26,26 +29,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MethodType
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from typing_extensions import final
 
-from loophooks.engine._errors import ConfigurationError, add_note
+from loophooks.engine._calling import Target, ready
+from loophooks.engine._errors import ConfigurationError
 from loophooks.engine._inspect import STEPS, does_nothing, loader_idx_arguments, step_arguments
 from loophooks.engine._module import LoopModule
 from loophooks.engine._profiler_actions import profile_callback_hooks, profile_module_hooks
 from loophooks.engine._profilers import PassThroughProfiler, Profiler
 from loophooks.engine._state import LoopState
-from loophooks.spec import CALLBACK_HOOKS, HOOKS, check_args, check_return
+from loophooks.spec import CALLBACK_HOOKS, DATAMODULE_HOOKS, HOOKS
+from loophooks.spec._checks import call_checks
 from loophooks.spec import is_overridden as spec_is_overridden
 from loophooks.spec._hook_names import HookName
-
-if TYPE_CHECKING:
-    from loophooks.spec import Hook
 
 __all__ = ["Dispatcher", "is_overridden"]
 
 _Fn = Callable[..., Any]
+_TABLES = {"module": HOOKS, "datamodule": DATAMODULE_HOOKS, "callback": CALLBACK_HOOKS}
 
 
 def _default(name: str) -> Any:
@@ -64,11 +67,12 @@ class Dispatcher:
 
     __slots__ = (
         "_cb",
-        "_checked",
+        "_cb_fns",
+        "_checks",
         "_data",
         "_dm",
-        "_hooks",
-        "_cb_hooks",
+        "_fn",
+        "_loader_idx",
         "_mod",
         "_profiler",
         "_takes_idx",
@@ -96,50 +100,61 @@ class Dispatcher:
         self.callbacks = callbacks
         self.datamodule = datamodule
         self.state = state
-        self._hooks, self._cb_hooks = HOOKS, CALLBACK_HOOKS
-        self._checked = (check_args, check_return) if checks else None  # and a profiler, pass-through: no wrapper
+        self._checks = checks
         self._profiler = None if profiler is None or isinstance(profiler, PassThroughProfiler) else profiler
-        self._mod: dict[str, Optional[_Fn]] = {}
+        self._fn: dict[str, Optional[_Fn]] = {}  # the model's resolved functions (what the queries look at)
+        self._mod: dict[str, Optional[_Fn]] = {}  # the same, ready to call (engine/_calling.py)
         self._dm: dict[str, Optional[_Fn]] = {}
         self._data: dict[str, tuple[str, Optional[_Fn]]] = {}
+        self._cb_fns: dict[str, tuple[_Fn, ...]] = {}
         self._cb: dict[str, tuple[_Fn, ...]] = {}
         self._takes_idx: dict[str, bool] = {}
+        self._loader_idx: dict[str, tuple[tuple[str, bool, bool], ...]] = {}
         self.active: frozenset[str] = frozenset()
         """Hooks that do something for this run (a callback or the model answers them). The loops test
         ``name in d.active`` before the per-batch hooks, so a hook nobody implements costs no call."""
         self._resolve()
 
     # --- resolution, once per run ------------------------------------------------------------------
+    def _ready(self, fn: Optional[_Fn], name: str, target: Target) -> Optional[_Fn]:
+        """``fn`` (profiled when a profiler runs) in the calling convention, checked against ``target``'s table."""
+        if fn is None:
+            return None
+        hook = _TABLES[target].get(name) if self._checks else None
+        call = ready(fn, name, target, self.state, None if hook is None else call_checks(hook))
+        # the identity checks (is it the default? which callback?) see the original, as through Profiled
+        setattr(call, "__self__", getattr(fn, "__self__", None))
+        setattr(call, "__func__", getattr(fn, "__func__", None))
+        return call
+
     def _resolve(self) -> None:
-        module = self.module
-        for name, hook in self._hooks.items():
-            self._mod[name] = self._resolve_module(module, name, hook.override_only)
-        dm = self.datamodule
-        for name, hook in self._hooks.items():
-            if dm is not None and hook.datamodule and is_overridden(dm, name):
-                self._dm[name] = getattr(dm, name)
-            else:
-                self._dm[name] = None
+        module, dm = self.module, self.datamodule
+        fns = {name: self._resolve_module(module, name, hook.override_only) for name, hook in HOOKS.items()}
+        dm_fns = {
+            name: getattr(dm, name) if dm is not None and is_overridden(dm, name) else None for name in DATAMODULE_HOOKS
+        }
         # Data hooks go to the datamodule when it overrides them, else to the model (Lightning's rule).
-        for name, hook in self._hooks.items():
-            if hook.group == "data" or name in ("on_save_checkpoint", "on_load_checkpoint"):
-                dm_fn = self._dm[name]
-                if dm_fn is not None and hook.group == "data":
-                    self._data[name] = ("datamodule", dm_fn)
-                else:
-                    self._data[name] = ("module", self._mod[name])
+        data = {
+            name: ("datamodule", dm_fns[name]) if dm_fns.get(name) is not None else ("module", fns[name])
+            for name, hook in HOOKS.items()
+            if hook.group == "data"
+        }
         if self._profiler is not None:  # engine/_profiler_actions.py: every hook Lightning calls, timed
-            self._mod, self._dm, self._data = profile_module_hooks(
-                self, self._profiler, self._mod, self._dm, self._data
-            )
+            fns, dm_fns, data = profile_module_hooks(self, self._profiler, fns, dm_fns, data)
+        self._fn = fns
+        self._mod = {name: self._ready(fn, name, "module") for name, fn in fns.items()}
+        self._dm = {name: self._ready(fn, name, "datamodule") for name, fn in dm_fns.items()}
+        ready: dict[str, Any] = {"module": self._mod, "datamodule": self._dm}
+        self._data = {name: (owner, ready[owner][name]) for name, (owner, _) in data.items()}
         self.resolve_callbacks(self.callbacks)
         for step in STEPS:
             self._takes_idx[step] = step_arguments(getattr(module, step, None))
+        self._loader_idx = {step: self._loader_idx_arguments(step) for step in STEPS[1:]}
 
     def resolve_callbacks(self, callbacks: list[Any]) -> None:
         """(Re)build the callback side, after ``configure_callbacks`` changed the list."""
         self.callbacks = callbacks
-        for name in self._cb_hooks:
+        for name in CALLBACK_HOOKS:
             fns: list[_Fn] = []
             for cb in callbacks:
                 if not is_overridden(cb, name):
@@ -148,9 +163,10 @@ class Dispatcher:
                 if name not in ("state_dict",) and does_nothing(fn):
                     continue
                 fns.append(fn)
-            self._cb[name] = tuple(fns)
+            self._cb_fns[name] = tuple(fns)
         if self._profiler is not None:  # engine/_profiler_actions.py: every callback's hook, as Lightning calls it
-            profile_callback_hooks(self._cb, callbacks, self._profiler)
+            profile_callback_hooks(self._cb_fns, callbacks, self._profiler)
+        self._cb = {name: tuple(self._ready(fn, name, "callback") for fn in fns) for name, fns in self._cb_fns.items()}  # type: ignore[misc]
         self.active = frozenset(
             name for name in set(self._mod) | set(self._cb) if self._mod.get(name) is not None or self._cb.get(name)
         )
@@ -162,34 +178,49 @@ class Dispatcher:
         if override_only:
             return None
         default = _default(name)
-        if default is None or does_nothing(default):  # None: a step method the model lacks (the loop checks first)
+        if default is None:
+            # A step method the model lacks: the loop checks for it before it needs it.
+            return None
+        if does_nothing(default):
             return None
         if isinstance(module, LoopModule):
             return getattr(module, name)  # type: ignore[no-any-return]
         return MethodType(default, module)
 
+    def _loader_idx_arguments(self, step: str) -> tuple[tuple[str, bool, bool], ...]:
+        """For an evaluation step and the model's batch hooks of its loop: who, accepts and requires dataloader_idx."""
+        module = self.module
+        kind = step[: -len("_step")]
+        found = []
+        for name in (step, f"on_{kind}_batch_start", f"on_{kind}_batch_end"):
+            fn = getattr(module, name, None)
+            if fn is None or (name != step and not is_overridden(module, name)):
+                continue
+            found.append((f"{type(module).__name__}.{name}", *loader_idx_arguments(fn)))
+        return tuple(found)
+
     # --- queries -------------------------------------------------------------------------------------
     def has(self, name: HookName) -> bool:
         """Whether the model answers ``name`` (overridden, or a default that does something)."""
-        return self._mod.get(name) is not None
+        return self._fn.get(name) is not None
 
     def is_default(self, name: HookName, identity: bool) -> bool:
         """Whether the model's ``name`` is missing, or the default that hands its first argument back
         unchanged (``identity``): the loop may then skip the call, which changes nothing."""
-        fn = self._mod.get(name)
+        fn = self._fn.get(name)
         if fn is None:
             return True
         return identity and getattr(fn, "__func__", None) is _default(name)
 
     def is_builtin_default(self, name: HookName) -> bool:
         """Whether the model's ``name`` resolved to :class:`LoopModule`'s default (or to nothing)."""
-        fn = self._mod.get(name)
+        fn = self._fn.get(name)
         return fn is None or getattr(fn, "__func__", None) is _default(name)
 
     @property
     def checks_off(self) -> bool:
         """Whether this run calls hooks without the spec's checks."""
-        return self._checked is None
+        return not self._checks
 
     def overridden(self, name: HookName) -> bool:
         return is_overridden(self.module, name)
@@ -198,7 +229,12 @@ class Dispatcher:
         return self._data[name][0]
 
     def callbacks_with(self, name: HookName) -> tuple[_Fn, ...]:
-        return self._cb[name]
+        return self._cb_fns[name]
+
+    def caller(self, name: HookName) -> Optional[_Fn]:
+        """The model's ``name``, ready to call (engine/_calling.py), or None: for a loop that calls it per batch
+        on a path no callback hears (the fused optimizer step, engine/_step.py)."""
+        return self._mod[name]
 
     # --- calling conventions of the step methods (resolved once per run) ----------------------------
     def takes_batch_idx(self, step: str) -> bool:
@@ -211,14 +247,7 @@ class Dispatcher:
         With several loaders each must take ``dataloader_idx`` (or ``*args``); with one, it is not
         passed, so none may require it (a default, ``dataloader_idx=0``, is fine).
         """
-        module = self.module
-        kind = step[: -len("_step")]
-        for name in (step, f"on_{kind}_batch_start", f"on_{kind}_batch_end"):
-            fn = getattr(module, name, None)
-            if fn is None or (name != step and not is_overridden(module, name)):
-                continue
-            accepts, requires = loader_idx_arguments(fn)
-            owner = f"{type(module).__name__}.{name}"
+        for owner, accepts, requires in self._loader_idx[step]:
             if multi and not accepts:
                 raise ConfigurationError(f"{owner} must accept dataloader_idx: there are several loaders")
             if not multi and requires:
@@ -230,21 +259,15 @@ class Dispatcher:
     # --- calls ---------------------------------------------------------------------------------------
     def module_hook(self, name: HookName, *args: Any, **kwargs: Any) -> Any:
         """Call the model's ``name`` (or its default); returns what it returns."""
-        fn = self._mod[name]
-        if fn is None:
-            return None
-        if self._checked is not None:
-            return self._call_checked(self._hooks[name], fn, "module", args, kwargs)
-        state = self.state
-        prev = state.hook
-        state.hook = name
-        try:
-            return fn(*args, **kwargs)
-        except BaseException as exc:
-            add_note(exc, f"model hook {name} at {state.where()}")
-            raise
-        finally:
-            state.hook = prev
+        call = self._mod[name]
+        return None if call is None else call(*args, **kwargs)
+
+    def hook(self, name: HookName, *args: Any) -> Any:
+        """Callbacks first, then the model; returns the model's result."""
+        for each in self._cb[name]:
+            each(self.trainer, self.module, *args)
+        call = self._mod[name]
+        return None if call is None else call(*args)
 
     def callback_hooks(self, name: HookName, *args: Any, monitoring: Optional[bool] = None) -> None:
         """Call ``name`` on every callback that has it, in list order.
@@ -252,40 +275,28 @@ class Dispatcher:
         ``monitoring`` picks a subset for ``on_train_epoch_end``: False for ordinary
         callbacks, True for checkpointing and early stopping, None for all.
         """
-        fns = self._cb[name]
-        if not fns:
-            return
-        trainer = self.trainer
-        module = self.module
-        state = self.state
-        prev = state.hook
-        state.hook = name
-        try:
-            for fn in fns:
-                if monitoring is not None and _is_monitoring(fn) is not monitoring:
-                    continue
-                if self._checked is not None:
-                    self._call_checked(self._cb_hooks[name], fn, "callback", (trainer, module, *args), {})
-                else:
-                    fn(trainer, module, *args)
-        except BaseException as exc:
-            add_note(exc, f"callback hook {name} at {state.where()}")
-            raise
-        finally:
-            state.hook = prev
+        calls = self._cb[name]
+        if monitoring is not None:
+            calls = tuple(c for c, fn in zip(calls, self._cb_fns[name]) if _is_monitoring(fn) is monitoring)
+        trainer, module = self.trainer, self.module
+        for call in calls:
+            call(trainer, module, *args)
 
     def call_callback(self, name: HookName, fn: _Fn, *args: Any) -> Any:
         """Call one callback's ``name`` (``fn``, from :meth:`callbacks_with`), checked like the others."""
-        return self._call_other(name, fn, "callback", (self.trainer, self.module, *args))
+        call = self._ready(fn, name, "callback")
+        assert call is not None
+        return call(self.trainer, self.module, *args)
 
     def callback_state_dicts(self) -> dict[str, Any]:
         """Every callback's non-empty ``state_dict()``, keyed by its ``state_key`` (for a checkpoint)."""
         states: dict[str, Any] = {}
         for cb in self.callbacks:
             fn = getattr(cb, "state_dict", None)
-            if fn is None or not callable(fn):
+            call = self._ready(fn, "state_dict", "callback") if callable(fn) else None
+            if call is None:
                 continue
-            state = self._call_other("state_dict", fn, "callback", ())
+            state = call()
             if state:
                 states[getattr(cb, "state_key", type(cb).__qualname__)] = state
         return states
@@ -297,99 +308,19 @@ class Dispatcher:
         for cb in self.callbacks:
             state = states.get(getattr(cb, "state_key", type(cb).__qualname__))
             fn = getattr(cb, "load_state_dict", None)
-            if state and fn is not None and callable(fn):
-                self._call_other("load_state_dict", fn, "callback", (copy.deepcopy(state),))
-
-    def hook(self, name: HookName, *args: Any) -> Any:
-        """Callbacks first, then the model; returns the model's result."""
-        if self._cb[name]:
-            self.callback_hooks(name, *args)
-        fn = self._mod[name]
-        if fn is None:
-            return None
-        if self._checked is not None:
-            return self._call_checked(self._hooks[name], fn, "module", args, {})
-        # module_hook's body, inlined: this path runs several times per training batch
-        state = self.state
-        prev = state.hook
-        state.hook = name
-        try:
-            return fn(*args)
-        except BaseException as exc:
-            add_note(exc, f"model hook {name} at {state.where()}")
-            raise
-        finally:
-            state.hook = prev
+            call = self._ready(fn, "load_state_dict", "callback") if state and callable(fn) else None
+            if call is not None:
+                call(copy.deepcopy(state))
 
     def data_hook(self, name: HookName, *args: Any) -> Any:
         """A data hook, answered by the datamodule when it overrides it, else by the model."""
-        owner, fn = self._data[name]
-        if owner == "module":
-            fn = self._mod[name]
-            if fn is None or self._checked is not None:
-                return self.module_hook(name, *args)
-            state = self.state
-            prev = state.hook
-            state.hook = name
-            try:
-                return fn(*args)
-            except BaseException as exc:
-                add_note(exc, f"model hook {name} at {state.where()}")
-                raise
-            finally:
-                state.hook = prev
-        assert fn is not None
-        return self._call_other(name, fn, "datamodule", args)
+        call = self._data[name][1]
+        return None if call is None else call(*args)
 
     def datamodule_hook(self, name: HookName, *args: Any, **kwargs: Any) -> Any:
-        fn = self._dm.get(name)
-        if fn is None:
-            dm = self.datamodule
-            # Hooks outside the table that datamodules may have (state_dict, load_state_dict, on_exception).
-            fn = getattr(dm, name, None) if dm is not None and name not in self._hooks else None
-            if fn is None or not callable(fn):
-                return None
-        return self._call_other(name, fn, "datamodule", args, kwargs)
-
-    def _call_other(
-        self, name: str, fn: _Fn, target: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None
-    ) -> Any:
-        kwargs = kwargs or {}
-        if self._checked is not None:
-            table = self._cb_hooks if target == "callback" else self._hooks
-            if name in table:
-                return self._call_checked(table[name], fn, target, args, kwargs)
-        state = self.state
-        prev = state.hook
-        state.hook = name
-        try:
-            return fn(*args, **kwargs)
-        except BaseException as exc:
-            add_note(exc, f"{target} hook {name} at {state.where()}")
-            raise
-        finally:
-            state.hook = prev
-
-    def _call_checked(self, hook: Hook, fn: _Fn, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        assert self._checked is not None
-        check_args, check_return = self._checked
-        owner = getattr(fn, "__self__", fn)
-        bound = dict(zip((p.name for p in hook.params), args))
-        bound.update(kwargs)
-        state = self.state
-        prev = state.hook
-        state.hook = hook.name
-        try:
-            check_args(hook, bound, owner=owner)
-            value = fn(*args, **kwargs)
-            if target != "callback":
-                check_return(hook, value, owner=owner)
-            return value
-        except BaseException as exc:
-            add_note(exc, f"{target} hook {hook.name} at {state.where()}")
-            raise
-        finally:
-            state.hook = prev
+        """The datamodule's ``name`` (a hook of ``DATAMODULE_HOOKS``) when it has one; None otherwise."""
+        call = self._dm[name]
+        return None if call is None else call(*args, **kwargs)
 
 
 def _is_monitoring(fn: _Fn) -> bool:

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from typing_extensions import final
 
-from loophooks.engine._data import BatchIterator
+from loophooks.engine._data import END, BatchIterator
 from loophooks.engine._errors import ConfigurationError, HookValueError
 from loophooks.engine._lightning_options import can_stop_early
-from loophooks.engine._step import Closure, closure_not_called
+from loophooks.engine._step import Closure
 from loophooks.spec._checks import RETURN_HINTS
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class TrainingEpochLoop:
         self.in_batch_end = False
         self._closure = Closure(ctx, self.accumulate)
         self._takes_idx = True
+        self._warned_none = False
 
     # --- Lightning's predicates ----------------------------------------------------------------------
     def num_ready_batches_reached(self) -> bool:
@@ -79,6 +80,7 @@ class TrainingEpochLoop:
         # read per epoch: GradientAccumulationScheduler changes it in on_train_epoch_start
         self.accumulate = self._closure.accumulate = ctx.trainer.accumulate_grad_batches
         state = ctx.state
+        trainer = ctx.trainer
         d = ctx.dispatcher()
         transfer = ctx.data.transfer
         automatic = ctx.strategy.automatic
@@ -94,44 +96,49 @@ class TrainingEpochLoop:
         self.ready = state.batches_done
         state.is_last_batch = False
         metrics = ctx.metrics
+        store = metrics.store()  # the training store: the same object all epoch, validation or not
         signals = ctx.signals
         fit = self.fit
         max_batches = fit.max_batches
         accumulate = self.accumulate
-        while not self.done():
+        while True:
+            # done(), inlined: this runs per batch
+            max_steps = trainer.max_steps
+            if (max_steps != -1 and state.global_step >= max_steps) or self.ready == max_batches or state.is_last_batch:
+                break
+            if state.should_stop and can_stop_early(trainer):  # min_epochs/min_steps hold a stop back
+                break
             if signals.received_sigterm:  # engine/_signals.py: stop between batches, never inside one
                 signals.check()
-            try:
-                batch = next(batches)
-            except StopIteration:
+            batch = batches.fetch()
+            if batch is END:
                 break
             batch_idx = self.ready
             state.batch_idx = batch_idx
             state.total_batch_idx += 1
             state.is_last_batch = batches.is_last
             batch = transfer(batch, 0)
-            ready = self.ready = self.ready + 1
-            metrics.on_batch_start(batch)
-            response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start else None
+            ready = self.ready = batch_idx + 1
+            metrics.on_batch_start(store, batch)
+            response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start and batch is not None else None
             # should_accumulate() inlined (is_last_batch changes only on the -1 path, which ends the epoch)
             accumulating = ready % accumulate != 0 and not (ready == max_batches or state.is_last_batch)
-            skip_rest = False
             if response is not None:
                 if response != -1 or isinstance(response, bool):
                     raise HookValueError("on_train_batch_start", "return value", _BATCH_START_EXPECTED, response)
-                skip_rest = True
                 state.is_last_batch = True
+                if schedulers:
+                    self._step_schedulers()
+                break
+            if batch is None:  # the loader yielded None (Lightning): no batch-start hooks, no step; the batch ends
                 output: Any = None
+                self._warn_none_batch(batch_idx)
             elif automatic:
                 output = self._automatic(batch, batch_idx, accumulating)
             else:
                 output = self._manual(batch, batch_idx)
             if schedulers:
-                self.update_lr_schedulers("step", plateau=False)
-                if self.num_ready_batches_reached():
-                    self.update_lr_schedulers("epoch", plateau=False)
-            if skip_rest:
-                break
+                self._step_schedulers()
             if batch_end:
                 self.in_batch_end = True
                 try:
@@ -139,7 +146,7 @@ class TrainingEpochLoop:
                 finally:
                     self.in_batch_end = False
             state.batches_done += 1
-            metrics.on_batch_end()
+            metrics.on_batch_end(store)
             if metrics.loggers:  # update_train_step_metrics does nothing without loggers
                 metrics.update_train_step_metrics(accumulating and automatic)
             if fit.validation and fit.should_check_val():  # should_check_val's first test, without its call
@@ -154,32 +161,27 @@ class TrainingEpochLoop:
                 for logger in metrics.loggers:
                     logger.save()
 
+    def _warn_none_batch(self, batch_idx: int) -> None:
+        if not self._warned_none:  # once per fit (Lightning: once per Trainer, whose loops outlive a fit)
+            self._warned_none = True
+            warnings.warn(
+                f"train_dataloader yielded None (batch {batch_idx}): the batch is skipped (no on_train_batch_start, "
+                "no training_step or optimizer step; on_train_batch_end receives None). If this was on purpose, "
+                "ignore this warning.",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def _step_schedulers(self) -> None:
+        """The schedulers due after a batch's optimizer step ('epoch' ones on the epoch's last batch)."""
+        self.update_lr_schedulers("step", plateau=False)
+        if self.num_ready_batches_reached():
+            self.update_lr_schedulers("epoch", plateau=False)
+
     def _automatic(self, batch: Any, batch_idx: int, accumulating: bool) -> dict[str, Any]:
-        ctx = self.ctx
-        closure = self._closure
-        closure.args = (batch, batch_idx) if self._takes_idx else (batch,)
-        closure.batch_idx = batch_idx
-        closure.zero_grad = batch_idx % self.accumulate == 0
-        if accumulating:
-            with ctx.strategy.block_backward_sync():  # DDP: no all-reduce until the stepping batch
-                closure()
-        else:
-            closure.ran = False
-            if closure.fused:
-                closure.step()
-            else:
-                ctx.dispatcher().module_hook(
-                    "optimizer_step", ctx.state.epoch, batch_idx, ctx.strategy.loop_optimizers[0], closure
-                )
-            if not closure.ran:
-                closure_not_called(ctx)
-            ctx.state.global_step += 1
-        loss = closure.loss
-        closure.loss = None
-        if loss is None or not closure.keep_output:
-            return {}
-        extra = closure.extra
-        return {"loss": loss} if not extra else {"loss": loss, **extra}
+        """One batch under automatic optimization (engine/_step.py); a method here, so that a profiled run
+        times it as Lightning's ``run_training_batch`` (engine/_profiler_actions.py)."""
+        return self._closure.run_batch(batch, batch_idx, accumulating)
 
     def _manual(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         ctx = self.ctx

@@ -115,6 +115,7 @@ class EvalLoop:
         d.hook(self._start)
         d.hook(self._epoch_start)
         outputs: list[dict[str, torch.Tensor]] = []
+        store = metrics.store()  # this stage's store, the same for every batch
         for dl_idx, (loader, limit) in enumerate(zip(loaders, max_batches)):
             state.dataloader_idx = dl_idx
             if limit == 0:
@@ -123,13 +124,13 @@ class EvalLoop:
                 ctx.signals.check()  # engine/_signals.py: SIGTERM stops the run between batches
                 state.eval_batch_idx = batch_idx
                 batch = transfer(batch, dl_idx)
-                metrics.on_batch_start(batch, dl_idx if multi else None)
+                metrics.on_batch_start(store, batch, dl_idx if multi else None)
                 args: tuple[Any, ...] = (batch, batch_idx, dl_idx) if multi else (batch, batch_idx)
                 d.hook(self._batch_start, *args)
                 step_args = args if step_takes_idx else (batch, *args[2:])
                 output = strategy.step(step, self._step, *step_args)
                 d.hook(self._batch_end, output, *args)
-                metrics.on_batch_end()
+                metrics.on_batch_end(store)
                 if not sanity:
                     seen = self.seen.get(dl_idx, 0)
                     metrics.update_eval_step_metrics(seen)

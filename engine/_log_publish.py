@@ -171,16 +171,15 @@ class MetricsPublisher:
         self._logged = {}
         self._pbar = {}
 
-    def on_batch_start(self, batch: Any, dataloader_idx: Optional[int] = None) -> None:
-        self._first_loop_iter = True if self._first_loop_iter is None else False
-        store = self.store()
+    def on_batch_start(self, store: Optional[ResultStore], batch: Any, dataloader_idx: Optional[int] = None) -> None:
+        """A batch starts; ``store`` is :meth:`store`, which a loop looks up once (it stays the same all epoch)."""
+        self._first_loop_iter = self._first_loop_iter is None
         if store is not None:
             store.batch = batch
             store.batch_size = None
             store.dataloader_idx = dataloader_idx
 
-    def on_batch_end(self) -> None:
-        store = self.store()
+    def on_batch_end(self, store: Optional[ResultStore]) -> None:
         if store is None:
             return
         if store.entries:  # nothing logged yet: merging would change nothing (this runs every batch)

@@ -33,7 +33,7 @@ import functools
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from loophooks.engine._data import BatchIterator
+from loophooks.engine._data import END, BatchIterator
 from loophooks.spec import HOOKS
 
 if TYPE_CHECKING:
@@ -192,16 +192,25 @@ class _TimedBatches(BatchIterator):
     __slots__ = ("_action", "_profiler")
 
     def __init__(self, loader: Any, limit: Any, skip: int = 0, *, state: LoopState, profiler: Profiler) -> None:
-        super().__init__(loader, limit, skip)
-        self._action = _NEXT_ACTION[state.stage or "train"]
+        action = self._action = _NEXT_ACTION[state.stage or "train"]
         self._profiler = profiler
+        # An unsized loader's first batch is fetched ahead when the iterator is made; Lightning's training loop
+        # times that fetch from its second epoch on (the first epoch's happens before its profiler hooks are set).
+        ahead = limit == float("inf") and state.stage == "train" and state.epoch > 0 and not skip
+        if ahead:
+            profiler.start(action)
+        try:
+            super().__init__(loader, limit, skip)
+        finally:
+            if ahead:
+                profiler.stop(action)
 
-    def __next__(self) -> Any:
+    def fetch(self) -> Any:  # next() goes through fetch() too
         if (self.count >= self.limit) if self._sized else not self._ahead:
-            raise StopIteration
+            return END
         self._profiler.start(self._action)
         try:
-            return super().__next__()
+            return super().fetch()
         finally:
             self._profiler.stop(self._action)
 

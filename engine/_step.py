@@ -29,6 +29,7 @@ import torch
 from torch.optim import Optimizer
 from typing_extensions import final
 
+from loophooks.engine._calling import note_as
 from loophooks.engine._errors import ConfigurationError, HookValueError, add_note
 
 if TYPE_CHECKING:
@@ -53,12 +54,21 @@ class Closure:
         "loss",
         "ran",
         "zero_grad",
+        "_after_backward",
+        "_before_backward",
+        "_before_zero_grad",
         "_d",
         "_direct",
+        "_finite",
+        "_opt",
         "_plain_backward",
         "_plain_zero_grad",
         "_pre_step",
+        "_simple_step",
+        "_state",
         "_strategy",
+        "_takes_idx",
+        "_train",
     )
 
     def __init__(self, ctx: LoopContext, accumulate: int) -> None:
@@ -72,12 +82,15 @@ class Closure:
         self.ran = False  # set by each call: optimizer_step must run the closure (Lightning raises otherwise)
         self.fused = False
         self.keep_output = True  # whether the loop reads ``loss`` (detached); the fused step may skip the detach
-        self._pre_step = False
+        self._state = ctx.state
         self._d: Any = None
         self._strategy: Any = None
-        self._direct = True
-        self._plain_backward = False
-        self._plain_zero_grad = False
+        self._opt: Any = None  # not `_optimizer`: the conformance normalizer takes that for an optimizer wrapper
+        self._train: Any = None
+        self._direct = self._takes_idx = True
+        self._finite = self._pre_step = self._simple_step = False
+        self._plain_backward = self._plain_zero_grad = False
+        self._before_zero_grad = self._before_backward = self._after_backward = False
 
     def bind(self) -> None:
         """Look up, once per epoch, what every step of it would otherwise look up again.
@@ -93,98 +106,159 @@ class Closure:
         d = self._d = ctx.dispatcher()
         strategy = self._strategy = ctx.strategy
         self._direct = strategy.direct_steps
+        self._takes_idx = d.takes_batch_idx("training_step")
         plain = d.checks_off and _default_stepping(strategy)
         self._plain_backward = plain and d.is_builtin_default("backward")
         self._plain_zero_grad = plain and d.is_builtin_default("optimizer_zero_grad")
         self.fused = self._plain_backward and d.is_builtin_default("optimizer_step")
-        self._pre_step = "on_before_optimizer_step" in d.active or strategy.clip_hook
+        active = d.active
+        self._before_zero_grad = "on_before_zero_grad" in active
+        self._before_backward = "on_before_backward" in active
+        self._after_backward = "on_after_backward" in active
+        self._pre_step = "on_before_optimizer_step" in active or strategy.clip_hook
+        self._finite = bool(ctx.trainer.terminate_on_nan)
+        optimizer = self._opt = strategy.optimizers[0] if strategy.optimizers else None
+        # the fused step's common case: no scaler, an optimizer whose step(closure) runs the closure once, first
+        self._simple_step = (
+            strategy.precision.scaler is None and optimizer is not None and _closure_first(type(optimizer))
+        )
+        # the fused path calls training_step through its ready-made caller; the general path through module_hook
+        self._train = d.caller("training_step") if self.fused and self._direct else None
+
+    def run_batch(self, batch: Any, batch_idx: int, accumulating: bool) -> dict[str, Any]:
+        """One batch under automatic optimization; returns the outputs ``on_train_batch_end`` receives.
+
+        A batch inside an accumulation window runs the closure alone; one that closes it runs
+        ``optimizer_step`` (the model's hook, or the default fused here, see :meth:`bind`).
+        """
+        self.args = (batch, batch_idx) if self._takes_idx else (batch,)
+        self.batch_idx = batch_idx
+        self.zero_grad = batch_idx % self.accumulate == 0
+        state = self._state
+        if accumulating:
+            with self._strategy.block_backward_sync():  # DDP: no all-reduce until the stepping batch
+                self()
+        else:
+            self.ran = False
+            if self.fused:  # the default optimizer_step's body, noted as that hook
+                prev = state.hook
+                state.hook = "optimizer_step"
+                try:
+                    if self._simple_step:  # optimizer_step()'s common case inlined: closure, hooks between, step
+                        self()
+                        if self._pre_step:
+                            _after_closure(self._strategy, self._opt)
+                        self._opt.step()
+                    else:
+                        optimizer_step(self._strategy, self._opt, self)
+                except BaseException as exc:
+                    note_as(exc, "optimizer_step", state)
+                    raise
+                finally:
+                    state.hook = prev
+            else:
+                optimizer = self._strategy.loop_optimizers[0]
+                self._d.module_hook("optimizer_step", state.epoch, batch_idx, optimizer, self)
+            if not self.ran:
+                closure_not_called(self.ctx)
+            state.global_step += 1
+        loss = self.loss
+        self.loss = None
+        if not self.keep_output:
+            return _UNREAD  # nobody receives the outputs (no on_train_batch_end)
+        if loss is None:
+            return {}
+        extra = self.extra
+        return {"loss": loss} if not extra else {"loss": loss, **extra}
 
     def __call__(self) -> Optional[torch.Tensor]:
         if not torch.is_grad_enabled():  # a hook switched grad off; the closure needs it (cheap check, rare path)
             with torch.enable_grad():
                 return self()
         self.ran = True
-        ctx = self.ctx
-        d = self._d
-        strategy = self._strategy
-        if self._direct:
-            output = d.module_hook("training_step", *self.args)
+        train = self._train
+        if train is not None:
+            output = train(*self.args)
+        elif self._direct:
+            output = self._d.module_hook("training_step", *self.args)
         else:
-            output = strategy.step(d.module_hook, "training_step", *self.args)
+            output = self._strategy.step(self._d.module_hook, "training_step", *self.args)
         if isinstance(output, torch.Tensor):
-            closure_loss: Optional[torch.Tensor] = output
+            loss: Optional[torch.Tensor] = output
             self.extra = None
-        elif output is None:
-            closure_loss = None
-            self.extra = None
-            warnings.warn("training_step returned None; the batch is skipped", stacklevel=2)
-        elif isinstance(output, Mapping):
-            closure_loss = output.get("loss")
-            if not isinstance(closure_loss, torch.Tensor):
-                _bad_output(ctx, "a dict with a tensor under 'loss'", output)
-            self.extra = {k: v for k, v in output.items() if k != "loss"}
         else:
-            _bad_output(ctx, "a Tensor, a dict with 'loss', or None", output)
-        if closure_loss is not None:
+            loss = self._other_output(output)
+        if loss is not None:
             # backward needs one element attached to the graph: say so here, not in autograd's words
-            if closure_loss.numel() != 1 or not closure_loss.requires_grad:
-                _bad_loss(closure_loss, ctx)
-            if ctx.trainer.terminate_on_nan and not bool(torch.isfinite(closure_loss).all()):
-                _bad_loss(closure_loss, ctx, finite=True)
+            if loss.numel() != 1 or not loss.requires_grad:
+                _bad_loss(loss, self.ctx)
+            if self._finite and not bool(torch.isfinite(loss).all()):
+                _bad_loss(loss, self.ctx, finite=True)
             if self.accumulate > 1:
-                closure_loss = closure_loss / self.accumulate
-        if closure_loss is None:
+                loss = loss / self.accumulate
+            # nobody reads a kept loss when keep_output is False (fused step, no on_train_batch_end)
+            self.loss = loss.detach() if self.keep_output else loss
+        else:
             self.loss = None
-        elif self.keep_output:
-            self.loss = closure_loss.detach()
-        else:  # nobody reads it (fused step, no on_train_batch_end): only "a loss came" matters
-            self.loss = closure_loss
-        optimizer = strategy.optimizers[0]
         if self.zero_grad:
-            if "on_before_zero_grad" in d.active:
-                d.hook("on_before_zero_grad", optimizer)
+            optimizer = self._opt
+            if self._before_zero_grad:
+                self._d.hook("on_before_zero_grad", optimizer)
             if self._plain_zero_grad:  # the default's body, optimizer.zero_grad(), noted as that hook
-                state = ctx.state
+                state = self._state
                 prev = state.hook
                 state.hook = "optimizer_zero_grad"
                 try:
                     optimizer.zero_grad()
                 except BaseException as exc:
-                    add_note(exc, f"model hook optimizer_zero_grad at {state.where()}")
+                    note_as(exc, "optimizer_zero_grad", state)
                     raise
                 finally:
                     state.hook = prev
             else:
-                d.module_hook("optimizer_zero_grad", ctx.state.epoch, self.batch_idx, optimizer)
-        if closure_loss is not None:
-            if self._plain_backward:
-                _plain_backward(strategy, d, closure_loss)
-            else:
-                strategy.backward(closure_loss, optimizer)
-        return self.loss
-
-    def step(self) -> None:
-        """The default ``optimizer_step`` of a stepping batch, fused (see :meth:`bind`): the closure, the
-        hooks between backward and the step, then the optimizer's step, as ``optimizer.step(closure)`` would."""
-        state = self.ctx.state
+                self._d.module_hook("optimizer_zero_grad", self._state.epoch, self.batch_idx, optimizer)
+        if loss is None:
+            return None
+        if not self._plain_backward:
+            self._strategy.backward(loss, self._opt)
+            return self.loss
+        # backward() below for the default hook: its body, loss.backward(), without its frame
+        precision = self._strategy.precision
+        if precision.scaler is not None:
+            loss = precision.scale(loss)
+        if self._before_backward:
+            self._d.hook("on_before_backward", loss)
+        state = self._state
         prev = state.hook
-        state.hook = "optimizer_step"
-        strategy = self._strategy
-        optimizer = strategy.optimizers[0]
+        state.hook = "backward"
         try:
-            if strategy.precision.scaler is None and _CLOSURE_FIRST.get(type(optimizer)):
-                # optimizer_step()'s common case inlined: the closure, the hooks between, the step
-                self()
-                if self._pre_step:
-                    _after_closure(strategy, optimizer)
-                optimizer.step()
-            else:
-                optimizer_step(strategy, optimizer, self)
+            loss.backward()
         except BaseException as exc:
-            add_note(exc, f"model hook optimizer_step at {state.where()}")
+            note_as(exc, "backward", state)
             raise
         finally:
             state.hook = prev
+        if self._after_backward:
+            self._d.hook("on_after_backward")
+        return self.loss
+
+    def _other_output(self, output: Any) -> Optional[torch.Tensor]:
+        """The loss in a ``training_step`` return that is not a tensor: None (skip the batch) or a dict's."""
+        if output is None:
+            self.extra = None
+            warnings.warn("training_step returned None; the batch is skipped", stacklevel=3)
+            return None
+        if isinstance(output, Mapping):
+            loss = output.get("loss")
+            if not isinstance(loss, torch.Tensor):
+                _bad_output(self.ctx, "a dict with a tensor under 'loss'", output)
+            self.extra = {k: v for k, v in output.items() if k != "loss"}
+            return loss
+        _bad_output(self.ctx, "a Tensor, a dict with 'loss', or None", output)
+
+
+_UNREAD: dict[str, Any] = {}
+"""What :meth:`Closure.run_batch` hands back when nobody reads the outputs: no dict is built per batch."""
 
 
 def _default_stepping(strategy: Strategy) -> bool:
@@ -193,27 +267,6 @@ def _default_stepping(strategy: Strategy) -> bool:
 
     cls = type(strategy)
     return cls.optimizer_step is Strategy.optimizer_step and cls.backward is Strategy.backward
-
-
-def _plain_backward(strategy: Strategy, d: Any, loss: torch.Tensor) -> None:
-    """:func:`backward` for the default ``backward`` hook: its body (``loss.backward()``) without its frame."""
-    if strategy.precision.scaler is not None:
-        loss = strategy.precision.scale(loss)
-    active = d.active
-    if "on_before_backward" in active:
-        d.hook("on_before_backward", loss)
-    state = d.state
-    prev = state.hook
-    state.hook = "backward"
-    try:
-        loss.backward()  # type: ignore[no-untyped-call]
-    except BaseException as exc:
-        add_note(exc, f"model hook backward at {state.where()}")
-        raise
-    finally:
-        state.hook = prev
-    if "on_after_backward" in active:
-        d.hook("on_after_backward")
 
 
 def _bad_output(ctx: LoopContext, expected: str, output: Any) -> NoReturn:
@@ -316,10 +369,7 @@ def optimizer_step(
         closure = _no_closure
     scaler = strategy.precision.scaler
     if scaler is None:
-        first = _CLOSURE_FIRST.get(type(optimizer))
-        if first is None:
-            first = _closure_first(type(optimizer))
-        if first:
+        if _closure_first(type(optimizer)):
             # The same order as step(closure): torch's optimizers call the closure once, first thing,
             # and we save the closure wrapping and step's enable_grad context on every step.
             result = closure()

@@ -4,7 +4,8 @@ beartype checks a ``Protocol`` only for the presence of its members, so the chec
 are made on the calls themselves: each parameter's value against the table's
 annotation on the way in, the returned value against the hook's return contract
 on the way out. Each annotation is compiled by beartype once, into a tiny checking
-function, so a checked call costs a few function calls.
+function, and each hook's checks once (:func:`call_checks`), so a checked call costs a
+few ``isinstance`` tests, and a beartype call only for values no plain class vouches for.
 
 Checks are switched by one setting: the environment variable ``LOOPHOOKS_CHECKS``
 (``1``/``true``/``on`` or ``0``/``false``/``off``) read at import, and
@@ -17,18 +18,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable as CallableABC
+from types import GenericAlias, UnionType
+from typing import Any, Final, Union
 
 from beartype import beartype
 from beartype.roar import BeartypeCallHintViolation
-from typing_extensions import get_args, get_origin
+from typing_extensions import final, get_args, get_origin
 
 from loophooks.spec._render import render_hint
-from loophooks.spec._table import Hook, Param
+from loophooks.spec._table import HOOKS, Hook, Param
 
 __all__ = [
     "RETURN_HINTS",
+    "CallChecks",
     "HookContractError",
+    "call_checks",
     "check_args",
     "check_return",
     "checks_enabled",
@@ -65,15 +70,8 @@ def set_checks(enabled: bool) -> None:
     _enabled = bool(enabled)
 
 
-RETURN_HINTS: Final[dict[str, str]] = {
-    # `-> int | None` is the annotation (Lightning's) and True is an int, so no type catches `return True`
-    # or `return 1`: the error says what to write instead.
-    "on_train_batch_start": (
-        "return None to go on, or -1 to end this epoch's training; to skip only this batch, return None from"
-        " training_step (annotate the override `-> Literal[-1] | None` to have a type checker catch this)"
-    ),
-}
-"""What to write instead, for the returned values people get wrong; appended to the error."""
+RETURN_HINTS: Final[dict[str, str]] = {name: hook.return_hint for name, hook in HOOKS.items() if hook.return_hint}
+"""What to write instead, for the returned values people get wrong (the table's ``Hook.return_hint``)."""
 
 
 class HookContractError(TypeError):
@@ -119,8 +117,6 @@ def describe(hint: Any) -> str:
 
 
 _Checker = Callable[[Any], None]
-_arg_checkers: dict[int, tuple[tuple[str, _Checker, str], ...]] = {}
-_return_checkers: dict[int, tuple[_Checker, str]] = {}
 
 
 def _compile(hint: Any) -> _Checker:
@@ -133,11 +129,94 @@ def _compile(hint: Any) -> _Checker:
     return beartype(check)
 
 
-def _checkers_for(hook: Hook) -> tuple[tuple[str, _Checker, str], ...]:
-    found = _arg_checkers.get(id(hook))
-    if found is None:
-        found = tuple((p.name, _compile(p.annotation), describe(p.annotation)) for p in hook.params if _checked(p))
-        _arg_checkers[id(hook)] = found
+def _sure_types(hint: Any) -> tuple[type, ...]:
+    """Classes whose instances satisfy ``hint`` for certain, so that checking them needs no beartype call.
+
+    A plain class (``int``, ``torch.Tensor``, ``Optimizer``) is checked by beartype with ``isinstance``, so an
+    instance of it passes; so does an instance of a plain-class member of a ``Union`` (``None`` for
+    ``Optional``), and any callable for ``Callable[...]`` (beartype checks only that it is callable). Anything else (generics, ``Literal``, validators) gives no sure class: the value goes to
+    beartype, as does any value that is not an instance of a sure class (beartype then decides and words the
+    failure). The checks are therefore exactly beartype's, only cheaper for the common values.
+    """
+    if hint is Any or hint is object:
+        return (object,)
+    if hint is None or hint is type(None):
+        return (type(None),)
+    origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        return tuple(t for arg in get_args(hint) for t in _sure_types(arg))
+    if origin is CallableABC:  # beartype checks a Callable[...] shallowly: callable, whatever its signature
+        return (CallableABC,)
+    if origin is not None or isinstance(hint, GenericAlias):  # list[int] is a type on 3.10: not a plain class
+        return ()
+    if isinstance(hint, type) and not getattr(hint, "_is_protocol", False):
+        return (hint,)
+    return ()
+
+
+@final
+class CallChecks:
+    """One hook's checks, compiled once: what :func:`check_args` and :func:`check_return` do, per call cheaper.
+
+    Arguments are matched to the hook's parameters as a call binds them: positionally in the table's order,
+    or by keyword. Parameters the call leaves out are not checked; ``Any`` parameters never are.
+    """
+
+    __slots__ = ("hook", "_params", "_result")
+
+    def __init__(self, hook: Hook) -> None:
+        self.hook = hook
+        self._params = tuple(
+            (i, p.name, _sure_types(p.annotation), _compile(p.annotation), describe(p.annotation))
+            for i, p in enumerate(hook.params)
+            if _checked(p)
+        )
+        contract = hook.return_contract
+        self._result = (_sure_types(contract), _compile(contract), describe(contract))
+
+    def args(self, args: tuple[Any, ...], kwargs: Mapping[str, Any], owner: object = None) -> None:
+        """Check one call's arguments (``args`` positional, ``kwargs`` by name); raise on the first bad one."""
+        n = len(args)
+        for i, name, sure, checker, expected in self._params:
+            if kwargs and name in kwargs:
+                value = kwargs[name]
+            elif i < n:
+                value = args[i]
+            else:
+                continue
+            if not isinstance(value, sure):
+                _check(checker, value, self.hook.name, name, expected, owner)
+
+    def named(self, args: Mapping[str, Any], owner: object = None) -> None:
+        """Check arguments given by parameter name (:func:`check_args`)."""
+        for _, name, sure, checker, expected in self._params:
+            if name in args:
+                value = args[name]
+                if not isinstance(value, sure):
+                    _check(checker, value, self.hook.name, name, expected, owner)
+
+    def result(self, value: Any, owner: object = None) -> None:
+        """Check what one call returned against the hook's return contract."""
+        sure, checker, expected = self._result
+        if not isinstance(value, sure):
+            _check(checker, value, self.hook.name, "return", expected, owner)
+
+
+def _check(checker: _Checker, value: Any, hook: str, parameter: str, expected: str, owner: object) -> None:
+    try:
+        checker(value)
+    except BeartypeCallHintViolation:
+        raise HookContractError(hook, parameter, expected, value, owner=owner) from None
+
+
+_compiled: dict[int, CallChecks] = {}
+
+
+def call_checks(hook: Hook) -> CallChecks:
+    """``hook``'s compiled checks (compiled on first use; the tables' hooks live as long as the process)."""
+    found = _compiled.get(id(hook))
+    if found is None or found.hook is not hook:
+        found = _compiled[id(hook)] = CallChecks(hook)
     return found
 
 
@@ -151,24 +230,9 @@ def check_args(hook: Hook, args: Mapping[str, Any], *, owner: object = None) -> 
     ``args`` maps parameter names to values; parameters it leaves out (a
     ``dataloader_idx`` not passed, say) are not checked.
     """
-    for name, checker, expected in _checkers_for(hook):
-        if name in args:
-            value = args[name]
-            try:
-                checker(value)
-            except BeartypeCallHintViolation:
-                raise HookContractError(hook.name, name, expected, value, owner=owner) from None
+    call_checks(hook).named(args, owner)
 
 
 def check_return(hook: Hook, value: Any, *, owner: object = None) -> None:
     """Check what one call of ``hook`` returned against its return contract."""
-    found = _return_checkers.get(id(hook))
-    if found is None:
-        contract = hook.return_contract
-        found = (_compile(contract), describe(contract))
-        _return_checkers[id(hook)] = found
-    checker, expected = found
-    try:
-        checker(value)
-    except BeartypeCallHintViolation:
-        raise HookContractError(hook.name, "return", expected, value, owner=owner) from None
+    call_checks(hook).result(value, owner)

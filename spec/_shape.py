@@ -23,11 +23,12 @@ from typing import Final
 
 from typing_extensions import final
 
+from loophooks.spec._hook_names import HookName
 from loophooks.spec._trace import Call
 
 __all__ = ["COUNTED", "Batch", "Epoch", "EvalRun", "RunShape", "run_bounds", "shape"]
 
-COUNTED: Final = frozenset(
+COUNTED: Final[frozenset[HookName]] = frozenset(
     {
         "training_step",
         "backward",

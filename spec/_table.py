@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from typing_extensions import Annotated, final
 
+from loophooks.spec._log_levels import LOG_EPOCH, LOG_EVAL_STEP, LOG_STEP, REFUSED, LogRule
 from loophooks.spec._optimizer_config import OPTIMIZER_FORMS_AT_RUNTIME, OptimizerLRScheduler
 from loophooks.spec._scenario import Stage
 
@@ -163,7 +164,10 @@ class Hook:
     ``doc`` is its normative docstring, ``body`` the source of its default body
     (``None``: no default, every implementation must provide the method), and
     ``callback_doc`` the docstring of the ``Callback`` counterpart (empty: a
-    pointer to this hook's Protocol).
+    pointer to this hook's Protocol). ``return_hint`` says what to write instead,
+    for returned values people get wrong; the runtime check appends it to its error.
+    ``log`` is where ``self.log`` may be called (:mod:`loophooks.spec._log_levels`):
+    its levels, ``REFUSED``, or ``None`` where Lightning has no rule for the hook.
     """
 
     name: str
@@ -184,6 +188,8 @@ class Hook:
     doc: str = ""
     body: Optional[str] = "return None"
     callback_doc: str = ""
+    return_hint: str = ""
+    log: LogRule = None
 
     @cached_property
     def return_contract(self) -> Any:
@@ -231,6 +237,7 @@ def _plain(
     protocol: str,
     doc: str,
     body: str = "return None",
+    log: LogRule = REFUSED,
 ) -> Hook:
     """A hook that takes nothing and returns nothing (most of ``ModelHooks``)."""
     return Hook(
@@ -245,10 +252,13 @@ def _plain(
         protocol=protocol,
         doc=doc,
         body=body,
+        log=log,
     )
 
 
-def _batch_start(stage: str, stages: frozenset[Stage], *, with_loader: bool, protocol: str, doc: str) -> Hook:
+def _batch_start(
+    stage: str, stages: frozenset[Stage], *, with_loader: bool, protocol: str, doc: str, log: LogRule
+) -> Hook:
     params = (_BATCH, _BATCH_IDX, _LOADER_IDX) if with_loader else (_BATCH, _BATCH_IDX)
     return Hook(
         f"on_{stage}_batch_start",
@@ -260,11 +270,12 @@ def _batch_start(stage: str, stages: frozenset[Stage], *, with_loader: bool, pro
         callers=_CALLBACKS_FIRST,
         protocol=protocol,
         doc=doc,
+        log=log,
     )
 
 
 def _batch_end(
-    stage: str, stages: frozenset[Stage], outputs: Param, *, with_loader: bool, protocol: str, doc: str
+    stage: str, stages: frozenset[Stage], outputs: Param, *, with_loader: bool, protocol: str, doc: str, log: LogRule
 ) -> Hook:
     params = (outputs, _BATCH, _BATCH_IDX, _LOADER_IDX) if with_loader else (outputs, _BATCH, _BATCH_IDX)
     return Hook(
@@ -277,6 +288,7 @@ def _batch_end(
         callers=_CALLBACKS_FIRST,
         protocol=protocol,
         doc=doc,
+        log=log,
     )
 
 
@@ -292,16 +304,23 @@ def _table() -> tuple[Hook, ...]:
         summary="Before anything else happens for a training batch; -1 skips the rest of the epoch.",
         callers=_CALLBACKS_FIRST,
         callback_doc="See ``ModelHooks.on_train_batch_start``; a callback cannot skip the epoch.",
+        # `-> int | None` is the annotation (Lightning's) and True is an int, so no type catches `return True`
+        # or `return 1`: the error says what to write instead.
+        return_hint=(
+            "return None to go on, or -1 to end this epoch's training; to skip only this batch, return None from"
+            " training_step (annotate the override `-> Literal[-1] | None` to have a type checker catch this)"
+        ),
         protocol="BatchHooks",
         doc="""Called before anything else happens for a training batch (before ``training_step``).
 
-            ``batch_idx`` counts batches within the epoch from 0. The implementation may
-            return ``-1``: the trainer must then skip this batch and end the epoch's
-            training at once. ``on_train_batch_end`` is not called for that batch, the
-            epoch's remaining batches are not fetched, and the epoch ends normally
-            (``on_train_epoch_end``, epoch-interval schedulers, checkpointing). Any other
-            return value than ``None`` or ``-1`` is a contract violation.
-            """,
+        ``batch_idx`` counts batches within the epoch from 0. The implementation may
+        return ``-1``: the trainer must then skip this batch and end the epoch's
+        training at once. ``on_train_batch_end`` is not called for that batch, the
+        epoch's remaining batches are not fetched, and the epoch ends normally
+        (``on_train_epoch_end``, epoch-interval schedulers, checkpointing). Any other
+        return value than ``None`` or ``-1`` is a contract violation.
+        """,
+        log=LOG_STEP,
     )
     return (
         # --- ModelHooks: stage brackets ---------------------------------------------------------
@@ -329,8 +348,8 @@ def _table() -> tuple[Hook, ...]:
             protocol="StageHooks",
             doc="""Called once at the very end of ``fit``, on every process (when: ORDER.md, *Every entry point*).
 
-                Not called when fit ends with an exception.
-                """,
+            Not called when fit ends with an exception.
+            """,
         ),
         _plain(
             "on_train_start",
@@ -341,8 +360,9 @@ def _table() -> tuple[Hook, ...]:
             protocol="StageHooks",
             doc="""Called once when training begins inside ``fit`` (when: ORDER.md, *fit*).
 
-                The model is in train mode.
-                """,
+            The model is in train mode.
+            """,
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_train_end",
@@ -362,10 +382,11 @@ def _table() -> tuple[Hook, ...]:
             protocol="StageHooks",
             doc="""Called at the beginning of every validation run (when: ORDER.md, *Validation inside fit*).
 
-                The sanity check and fit's validation are validation runs too. The model is
-                already in eval mode (``on_validation_model_eval`` has run) and gradients are
-                off: ``torch.no_grad`` inside fit, ``torch.inference_mode`` in ``validate``.
-                """,
+            The sanity check and fit's validation are validation runs too. The model is
+            already in eval mode (``on_validation_model_eval`` has run) and gradients are
+            off: ``torch.no_grad`` inside fit, ``torch.inference_mode`` in ``validate``.
+            """,
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_validation_end",
@@ -376,8 +397,8 @@ def _table() -> tuple[Hook, ...]:
             protocol="StageHooks",
             doc="""Called at the end of every validation run (when: ORDER.md, *Validation inside fit*).
 
-                The model is still in eval mode: its modes are restored after this hook.
-                """,
+            The model is still in eval mode: its modes are restored after this hook.
+            """,
         ),
         _plain(
             "on_test_start",
@@ -386,6 +407,7 @@ def _table() -> tuple[Hook, ...]:
             "At the beginning of testing.",
             protocol="StageHooks",
             doc="""Called at the beginning of ``test``; the model is in eval mode under ``torch.inference_mode``.""",
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_test_end",
@@ -423,11 +445,12 @@ def _table() -> tuple[Hook, ...]:
             protocol="BatchHooks",
             doc="""Called when a training batch is done, its optimizer step included (when: ORDER.md, *A training batch*).
 
-                ``outputs`` is what ``training_step`` returned, normalised to a dict whose
-                ``"loss"`` is the detached loss divided by ``accumulate_grad_batches``
-                (``None`` where the step returned ``None``). Not called for a batch whose
-                ``on_train_batch_start`` returned ``-1``.
-                """,
+            ``outputs`` is what ``training_step`` returned, normalised to a dict whose
+            ``"loss"`` is the detached loss divided by ``accumulate_grad_batches``
+            (``None`` where the step returned ``None``). Not called for a batch whose
+            ``on_train_batch_start`` returned ``-1``.
+            """,
+            log=LOG_STEP,
         ),
         _batch_start(
             "validation",
@@ -435,6 +458,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called before ``validation_step`` for each validation batch; ``batch_idx`` counts per dataloader.""",
+            log=LOG_EVAL_STEP,
         ),
         _batch_end(
             "validation",
@@ -443,6 +467,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called after ``validation_step``, with what it returned.""",
+            log=LOG_EVAL_STEP,
         ),
         _batch_start(
             "test",
@@ -450,6 +475,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called before ``test_step`` for each test batch; ``batch_idx`` counts per dataloader.""",
+            log=LOG_EVAL_STEP,
         ),
         _batch_end(
             "test",
@@ -458,6 +484,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called after ``test_step``, with what it returned.""",
+            log=LOG_EVAL_STEP,
         ),
         _batch_start(
             "predict",
@@ -465,6 +492,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called before ``predict_step`` for each batch; ``batch_idx`` counts per dataloader.""",
+            log=REFUSED,
         ),
         _batch_end(
             "predict",
@@ -473,6 +501,7 @@ def _table() -> tuple[Hook, ...]:
             with_loader=True,
             protocol="BatchHooks",
             doc="""Called after ``predict_step``, with what it returned.""",
+            log=REFUSED,
         ),
         # --- ModelHooks: the model's mode around evaluation ---------------------------------------
         _plain(
@@ -526,6 +555,7 @@ def _table() -> tuple[Hook, ...]:
             ``super()``.
             """,
             body="""loop_model(self).train()""",
+            log=REFUSED,
         ),
         _plain(
             "on_test_model_eval",
@@ -552,6 +582,7 @@ def _table() -> tuple[Hook, ...]:
             remembered flags.
             """,
             body="""loop_model(self).train()""",
+            log=REFUSED,
         ),
         _plain(
             "on_predict_model_eval",
@@ -567,6 +598,7 @@ def _table() -> tuple[Hook, ...]:
             flags after predicting.
             """,
             body="""loop_model(self).eval()""",
+            log=None,
         ),
         # --- ModelHooks: epochs -------------------------------------------------------------------
         _plain(
@@ -576,6 +608,7 @@ def _table() -> tuple[Hook, ...]:
             "At the very beginning of a training epoch.",
             protocol="EpochHooks",
             doc="""Called at the very beginning of each training epoch, before its first batch is fetched (ORDER.md, *fit*).""",
+            log=LOG_EPOCH,
         ),
         Hook(
             "on_train_epoch_end",
@@ -589,11 +622,12 @@ def _table() -> tuple[Hook, ...]:
             protocol="EpochHooks",
             doc="""Called at the very end of each training epoch, any validation run that ends it included (ORDER.md, *fit*).
 
-                Monitoring callbacks (checkpointing, early stopping) hear it after the model,
-                so they see what the model logged here (``Hook.callers``). To aggregate a
-                whole epoch's outputs, collect them on the model in ``training_step`` and read
-                (then clear) them here.
-                """,
+            Monitoring callbacks (checkpointing, early stopping) hear it after the model,
+            so they see what the model logged here (``Hook.callers``). To aggregate a
+            whole epoch's outputs, collect them on the model in ``training_step`` and read
+            (then clear) them here.
+            """,
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_validation_epoch_start",
@@ -602,6 +636,7 @@ def _table() -> tuple[Hook, ...]:
             "At the beginning of a validation run's epoch.",
             protocol="EpochHooks",
             doc="""Called at the beginning of each validation run's single epoch (when: ORDER.md, *Validation inside fit*).""",
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_validation_epoch_end",
@@ -611,6 +646,7 @@ def _table() -> tuple[Hook, ...]:
             closes="on_validation_epoch_start",
             protocol="EpochHooks",
             doc="""Called at the end of each validation run's epoch (when: ORDER.md, *Validation inside fit*).""",
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_test_epoch_start",
@@ -619,6 +655,7 @@ def _table() -> tuple[Hook, ...]:
             "At the beginning of the test epoch.",
             protocol="EpochHooks",
             doc="""Called at the beginning of the test epoch (when: ORDER.md, *validate and test*).""",
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_test_epoch_end",
@@ -628,6 +665,7 @@ def _table() -> tuple[Hook, ...]:
             closes="on_test_epoch_start",
             protocol="EpochHooks",
             doc="""Called at the end of the test epoch, after its last batch (ORDER.md, *validate and test*).""",
+            log=LOG_EPOCH,
         ),
         _plain(
             "on_predict_epoch_start",
@@ -658,9 +696,10 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationHooks",
             doc="""Called before the gradients are zeroed (when: ORDER.md, *Automatic optimisation*).
 
-                It runs once for every batch that zeroes them. The weights seen here are those
-                after the previous optimizer step.
-                """,
+            It runs once for every batch that zeroes them. The weights seen here are those
+            after the previous optimizer step.
+            """,
+            log=LOG_STEP,
         ),
         Hook(
             "on_before_backward",
@@ -673,10 +712,11 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationHooks",
             doc="""Called just before ``backward`` (ORDER.md, *Automatic optimisation*).
 
-                ``loss`` is a scalar tensor that requires grad: the loss ``training_step``
-                returned divided by ``accumulate_grad_batches`` (Lightning #13243) and,
-                under ``16-mixed`` with a gradient scaler, multiplied by the scale.
-                """,
+            ``loss`` is a scalar tensor that requires grad: the loss ``training_step``
+            returned divided by ``accumulate_grad_batches`` (Lightning #13243) and,
+            under ``16-mixed`` with a gradient scaler, multiplied by the scale.
+            """,
+            log=LOG_STEP,
         ),
         _plain(
             "on_after_backward",
@@ -686,12 +726,13 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationHooks",
             doc="""Called just after ``backward`` (ORDER.md, *Automatic optimisation*).
 
-                Under ``16-mixed`` with a gradient scaler the gradients here are still scaled
-                (Lightning #4151); read unscaled gradients in ``on_before_optimizer_step``.
-                Under data parallelism, gradients are synchronised only in the backward of
-                a batch that completes an accumulation window: on the other batches they
-                are this process's own, on that batch the average over processes.
-                """,
+            Under ``16-mixed`` with a gradient scaler the gradients here are still scaled
+            (Lightning #4151); read unscaled gradients in ``on_before_optimizer_step``.
+            Under data parallelism, gradients are synchronised only in the backward of
+            a batch that completes an accumulation window: on the other batches they
+            are this process's own, on that batch the average over processes.
+            """,
+            log=LOG_STEP,
         ),
         Hook(
             "on_before_optimizer_step",
@@ -704,12 +745,13 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationHooks",
             doc="""Called before the optimizer updates the parameters (when: ORDER.md, *Automatic optimisation*).
 
-                It runs once per accumulation window. The gradients exist and are finite for
-                every trainable parameter that took part in the loss; they are accumulated over
-                the window, unscaled (under AMP), averaged over processes (under data
-                parallelism), and not yet clipped (Lightning #10248). The update that follows
-                must change the parameters.
-                """,
+            It runs once per accumulation window. The gradients exist and are finite for
+            every trainable parameter that took part in the loss; they are accumulated over
+            the window, unscaled (under AMP), averaged over processes (under data
+            parallelism), and not yet clipped (Lightning #10248). The update that follows
+            must change the parameters.
+            """,
+            log=LOG_STEP,
         ),
         Hook(
             "configure_sharded_model",
@@ -719,6 +761,7 @@ def _table() -> tuple[Hook, ...]:
             state_free=True,
             protocol="ConfigureModelHooks",
             doc="""Deprecated: use ``configure_model``. Called only if overridden; overriding both is an error.""",
+            log=REFUSED,
         ),
         Hook(
             "configure_model",
@@ -729,10 +772,11 @@ def _table() -> tuple[Hook, ...]:
             protocol="ConfigureModelHooks",
             doc="""Creates layers in the strategy's context; called only if overridden (when: ORDER.md, *Every entry point*).
 
-                It runs inside the strategy's and precision's initialisation context, so
-                layers are created on the right device with the right dtype. Since every
-                entry point calls it, the implementation must be idempotent.
-                """,
+            It runs inside the strategy's and precision's initialisation context, so
+            layers are created on the right device with the right dtype. Since every
+            entry point calls it, the implementation must be idempotent.
+            """,
+            log=REFUSED,
         ),
         # --- DataHooks -----------------------------------------------------------------------------
         Hook(
@@ -752,6 +796,7 @@ def _table() -> tuple[Hook, ...]:
             state exists, so it must not set state on the model that other processes
             need: that belongs in ``setup``.
             """,
+            log=REFUSED,
         ),
         Hook(
             "setup",
@@ -769,6 +814,7 @@ def _table() -> tuple[Hook, ...]:
             ``stage`` is ``"fit"``, ``"validate"``, ``"test"`` or ``"predict"``. A good
             place to build layers that depend on the data.
             """,
+            log=REFUSED,
         ),
         Hook(
             "teardown",
@@ -788,6 +834,7 @@ def _table() -> tuple[Hook, ...]:
             #19594). Clean-up that must happen on failure belongs in a callback's
             ``on_exception`` or in a ``try``/``finally`` around the entry point.
             """,
+            log=REFUSED,
         ),
         Hook(
             "train_dataloader",
@@ -801,6 +848,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="DataLoaderHooks",
             doc="""The training data for ``fit``. The default raises: fit needs it unless loaders are passed in.""",
             body="""raise missing_hook("train_dataloader", "to fit without passing train_dataloaders")""",
+            log=REFUSED,
         ),
         Hook(
             "test_dataloader",
@@ -814,6 +862,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="DataLoaderHooks",
             doc="""The test data for ``test``. The default raises.""",
             body="""raise missing_hook("test_dataloader", "to test without passing dataloaders")""",
+            log=REFUSED,
         ),
         Hook(
             "val_dataloader",
@@ -827,6 +876,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="DataLoaderHooks",
             doc="""The validation data for ``fit``'s validation and for ``validate``. The default raises.""",
             body="""raise missing_hook("val_dataloader", "to validate without passing dataloaders")""",
+            log=REFUSED,
         ),
         Hook(
             "predict_dataloader",
@@ -859,6 +909,7 @@ def _table() -> tuple[Hook, ...]:
             types; the implementation should only move, not change, the data.
             """,
             body="""return move_data_to_device(batch, device)""",
+            log=REFUSED,
         ),
         Hook(
             "on_before_batch_transfer",
@@ -873,6 +924,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="BatchTransferHooks",
             doc="""Alters the batch on the host before it is moved; must return the batch.""",
             body="""return batch""",
+            log=REFUSED,
         ),
         Hook(
             "on_after_batch_transfer",
@@ -886,6 +938,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="BatchTransferHooks",
             doc="""Alters the batch on the device after it is moved; must return the batch.""",
             body="""return batch""",
+            log=REFUSED,
         ),
         # --- CheckpointHooks -----------------------------------------------------------------------
         Hook(
@@ -907,6 +960,7 @@ def _table() -> tuple[Hook, ...]:
             ``checkpoint["state_dict"]``; the trainer restores epoch, step, optimizer,
             scheduler and scaler state itself, later (Lightning #7535).
             """,
+            log=REFUSED,
         ),
         Hook(
             "on_save_checkpoint",
@@ -925,6 +979,7 @@ def _table() -> tuple[Hook, ...]:
             ``epoch``, ``global_step``, ``state_dict``, ``loops``, ``optimizer_states``,
             ``lr_schedulers`` and ``callbacks``.
             """,
+            log=REFUSED,
         ),
         # --- What a loop calls that Lightning keeps on LightningModule ----------------------------
         Hook(
@@ -943,6 +998,7 @@ def _table() -> tuple[Hook, ...]:
             mode, inside autocast under mixed precision.
             """,
             body=None,
+            log=LOG_STEP,
         ),
         Hook(
             "validation_step",
@@ -954,6 +1010,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="ValidationStep",
             doc="""Evaluates one validation batch; ``dataloader_idx`` is passed only with several loaders.""",
             body=None,
+            log=LOG_EVAL_STEP,
         ),
         Hook(
             "test_step",
@@ -965,6 +1022,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="TestStep",
             doc="""Evaluates one test batch; ``dataloader_idx`` is passed only with several loaders.""",
             body=None,
+            log=LOG_EVAL_STEP,
         ),
         Hook(
             "predict_step",
@@ -976,6 +1034,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="PredictStep",
             doc="""Predicts one batch; what it returns is collected when ``return_predictions`` is on.""",
             body=None,
+            log=REFUSED,
         ),
         Hook(
             "configure_optimizers",
@@ -988,14 +1047,15 @@ def _table() -> tuple[Hook, ...]:
             protocol="ConfigureOptimizers",
             doc="""Returns the optimizers and schedulers, once per ``fit`` (when: ORDER.md, *Every entry point*).
 
-                It runs before ``on_fit_start`` (Lightning #16170). The accepted forms: an
-                optimizer; a list or tuple of optimizers; two lists (optimizers, schedulers);
-                a dict ``{"optimizer": ..., "lr_scheduler": ...}`` whose scheduler may be a
-                dict with ``"scheduler"``, ``"interval"`` (``"epoch"`` or ``"step"``),
-                ``"frequency"`` and ``"monitor"``; a list of such dicts; or ``None`` (no
-                optimization, with a warning).
-                """,
+            It runs before ``on_fit_start`` (Lightning #16170). The accepted forms: an
+            optimizer; a list or tuple of optimizers; two lists (optimizers, schedulers);
+            a dict ``{"optimizer": ..., "lr_scheduler": ...}`` whose scheduler may be a
+            dict with ``"scheduler"``, ``"interval"`` (``"epoch"`` or ``"step"``),
+            ``"frequency"`` and ``"monitor"``; a list of such dicts; or ``None`` (no
+            optimization, with a warning).
+            """,
             body=None,
+            log=REFUSED,
         ),
         Hook(
             "configure_callbacks",
@@ -1009,6 +1069,7 @@ def _table() -> tuple[Hook, ...]:
             A returned callback replaces the trainer's callbacks of the same type.
             """,
             body="""return []""",
+            log=REFUSED,
         ),
         Hook(
             "backward",
@@ -1019,6 +1080,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationMethods",
             doc="""Computes gradients of ``loss`` (already divided for accumulation and scaled under AMP).""",
             body="""cast(Any, loss).backward()  # torch leaves Tensor.backward untyped""",
+            log=LOG_STEP,
         ),
         Hook(
             "optimizer_step",
@@ -1034,11 +1096,12 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationMethods",
             doc="""Steps ``optimizer`` once an accumulation window is complete (ORDER.md, *Automatic optimisation*).
 
-                Where the trainer passes a closure, the closure runs the training step and
-                backward and must be passed to ``optimizer.step`` (LBFGS calls it several
-                times).
-                """,
+            Where the trainer passes a closure, the closure runs the training step and
+            backward and must be passed to ``optimizer.step`` (LBFGS calls it several
+            times).
+            """,
             body="""optimizer.step(closure=optimizer_closure)""",
+            log=LOG_STEP,
         ),
         Hook(
             "optimizer_zero_grad",
@@ -1049,6 +1112,7 @@ def _table() -> tuple[Hook, ...]:
             protocol="OptimizationMethods",
             doc="""Zeroes ``optimizer``'s gradients, once per accumulation window (ORDER.md, *Automatic optimisation*).""",
             body="""optimizer.zero_grad()""",
+            log=LOG_STEP,
         ),
         Hook(
             "lr_scheduler_step",
@@ -1063,6 +1127,7 @@ def _table() -> tuple[Hook, ...]:
             else:
                 scheduler.step(metric)
             """,
+            log=REFUSED,
         ),
         Hook(
             "configure_gradient_clipping",
@@ -1082,6 +1147,7 @@ def _table() -> tuple[Hook, ...]:
             it does nothing when ``gradient_clip_val`` is ``None`` or 0.
             """,
             body="""clip_gradients_of(optimizer, gradient_clip_val, gradient_clip_algorithm)""",
+            log=LOG_STEP,
         ),
     )
 
@@ -1117,6 +1183,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             doc=h.callback_doc or f"See ``{_GROUP_PROTOCOL[h.group]}.{h.name}``.",
             body="return None",
             callback_doc="",
+            return_hint="",
         )
         for h in hooks
         if h.callback is not None
@@ -1132,6 +1199,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             state_free=True,
             protocol="Callback",
             doc="Before the sanity check's validation run (callbacks only).",
+            log=REFUSED,
         ),
         Hook(
             "on_sanity_check_end",
@@ -1144,6 +1212,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             closes="on_sanity_check_start",
             protocol="Callback",
             doc="After the sanity check's validation run (callbacks only).",
+            log=REFUSED,
         ),
         Hook(
             "on_exception",
@@ -1154,7 +1223,9 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             state_free=True,
             protocol="Callback",
             doc="""When an entry point is interrupted by ``exception``; nothing else runs after it, ``teardown``
-            included, and the exception then propagates (ORDER.md, *Exceptions*).""",
+            included, and the exception then propagates (ORDER.md, *Exceptions*).
+            """,
+            log=REFUSED,
         ),
         Hook(
             "state_dict",
@@ -1166,6 +1237,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             protocol="Callback",
             doc='The callback\'s state, saved under ``checkpoint["callbacks"]``; ``{}`` saves nothing.',
             body="return {}",
+            log=REFUSED,
         ),
         Hook(
             "load_state_dict",
@@ -1176,6 +1248,7 @@ def _callback_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             state_free=True,
             protocol="Callback",
             doc="Restores what ``state_dict`` returned, when a checkpoint is loaded.",
+            log=REFUSED,
         ),
     )
     return mirrored + own
@@ -1203,6 +1276,7 @@ def _datamodule_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             summary="The datamodule's state, saved in the checkpoint under its class name.",
             callers=_STATE_DICT_CALLERS,
             state_free=True,
+            log=REFUSED,
         ),
         Hook(
             "load_state_dict",
@@ -1211,6 +1285,7 @@ def _datamodule_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             summary="Restores what state_dict returned, when a checkpoint is loaded.",
             callers=_LOAD_STATE_DICT_CALLERS,
             state_free=True,
+            log=REFUSED,
         ),
         Hook(
             "on_exception",
@@ -1219,6 +1294,7 @@ def _datamodule_table(hooks: Sequence[Hook]) -> tuple[Hook, ...]:
             summary="When an entry point is interrupted by an exception, after the callbacks' on_exception.",
             callers=_EXCEPTION_CALLERS,
             state_free=True,
+            log=REFUSED,
         ),
     )
     return tuple(h for h in hooks if h.datamodule) + own

@@ -6,7 +6,7 @@ own actions (``run_training_epoch``, ``run_training_batch``, the loaders' ``next
 ``[Strategy]...batch_to_device``, ``save_checkpoint``, ...). The engine's must record the
 same action names the same number of times on the same job: fit (a datamodule, two
 validation loaders, checkpointing, accumulation, clipping, a scheduler), fit under manual
-optimization, validate, test and predict.
+optimization from an unsized loader, validate, test and predict.
 """
 
 from __future__ import annotations
@@ -62,12 +62,17 @@ def _job(kind: str, manual: bool = False) -> tuple[Any, Any, Any]:
             optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
             return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, 1)]
 
+    class Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            return iter(loader(10, 1).dataset)
+
     class Data(ns.LightningDataModule):  # type: ignore[misc, name-defined]
         def setup(self, stage: str) -> None:
             pass
 
         def train_dataloader(self) -> Any:
-            return loader(12, 4)
+            # manual: an unsized loader too, whose batches both trainers fetch one ahead
+            return torch.utils.data.DataLoader(Stream(), batch_size=4) if manual else loader(12, 4)
 
         def val_dataloader(self) -> Any:
             return [loader(8, 4), loader(4, 4)]
@@ -92,7 +97,7 @@ def _job(kind: str, manual: bool = False) -> tuple[Any, Any, Any]:
 
 JOBS: dict[str, tuple[str, dict[str, Any]]] = {
     "fit": ("fit", {"enable_checkpointing": True, "accumulate_grad_batches": 2, "gradient_clip_val": 1.0}),
-    "fit_manual": ("fit", {"limit_val_batches": 1}),
+    "fit_manual": ("fit", {"limit_val_batches": 1, "limit_train_batches": 1.0}),  # the whole unsized loader
     "validate": ("validate", {}),
     "test": ("test", {}),
     "predict": ("predict", {}),
@@ -106,8 +111,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]
         for kind in BOTH:
             model, dm, cb = _job(kind, manual=job == "fit_manual")
             root = tmp_path_factory.mktemp(f"{job}-{kind}")
-            t = trainer(kind, profiler="simple", max_epochs=2, limit_train_batches=3, callbacks=[cb],
-                        default_root_dir=root, **options)  # fmt: skip
+            options = {"limit_train_batches": 3, **options}
+            t = trainer(kind, profiler="simple", max_epochs=2, callbacks=[cb], default_root_dir=root, **options)
             quiet(getattr(t, entry), model, datamodule=dm)
             out[job, kind] = t
     return out

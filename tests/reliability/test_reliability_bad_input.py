@@ -305,7 +305,6 @@ CASES: dict[str, Callable[[Spy, Path], Any]] = {
     "closure-not-called": _fit(SkipsClosure),
     "validate-without-loader": lambda spy, root: _trainer(spy, root).validate(NoLoaders()),
     "fit-datamodule-not-a-datamodule": lambda spy, root: _trainer(spy, root).fit(Model(), datamodule=5),
-    "train-loader-yields-none": _fit(lambda: Model(train=DataLoader([(torch.randn(2, 2),), None], batch_size=None))),
     "checkpoint-directory": _checkpoint_case(lambda root: root),
     "checkpoint-wrong-shape": _checkpoint_case(_wrong_shape),
     "accumulate-zero": _init(accumulate_grad_batches=0),

@@ -204,30 +204,6 @@ def test_a_bad_training_step_return_is_noted_as_training_steps(tmp_path: Path, o
     assert len(notes) == 1 and "training_step" in notes[0] and "optimizer_step" not in notes[0], notes
 
 
-@pytest.mark.parametrize("check_hooks", [False, True], ids=["checks-off", "checks-on"])
-def test_a_loader_yielding_none_is_named_as_the_cause(tmp_path: Path, check_hooks: bool) -> None:
-    model = Model(batches=[torch.randn(2), None, torch.randn(2)])
-    with pytest.raises(ConfigurationError) as info:
-        Trainer(
-            max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, default_root_dir=str(tmp_path),
-            check_hooks=check_hooks,
-        ).fit(model)
-    message = str(info.value)
-    assert "train_dataloader" in message and "yielded None as batch 1" in message
-    assert "transfer_batch_to_device" not in message
-
-
-def test_a_validation_loader_yielding_none_is_named(tmp_path: Path) -> None:
-    class WithVal(Model):
-        def validation_step(self, batch: Any, batch_idx: int) -> None:
-            pass
-
-    with pytest.raises(ConfigurationError, match=r"val_dataloader \(loader 0\) yielded None as batch 0"):
-        Trainer(enable_progress_bar=False, enable_checkpointing=False, default_root_dir=str(tmp_path)).validate(
-            WithVal(), dataloaders=DataLoader([None, torch.randn(2)], batch_size=None)
-        )
-
-
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [

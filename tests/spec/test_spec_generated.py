@@ -105,3 +105,10 @@ def test_every_order_md_section_a_docstring_points_to_exists() -> None:
             named.update(re.findall(r"\*([^*]+)\*", pointer))
     assert named, "no docstring points to ORDER.md"
     assert sorted(named - headings) == []
+
+
+def test_the_generator_writes_ruffs_layout_without_ruff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ruff installed the generator's own line splitting must give the checked-in file (ruff's layout)."""
+    gen = _generator()
+    monkeypatch.setattr(gen, "_ruff_format", lambda text: text)
+    assert gen.generate()[MODULE] == (ROOT / MODULE).read_text()

@@ -256,8 +256,8 @@ def test_every_hook_has_one_entry_per_name_and_the_tables_agree_on_each_event() 
     for table in (HOOKS, CALLBACK_HOOKS, spec.DATAMODULE_HOOKS):
         for name, hook in table.items():
             one = spec.EVERY_HOOK[name]
-            facts = (hook.callers, hook.state_free, hook.closes, hook.host_batch)
-            assert facts == (one.callers, one.state_free, one.closes, one.host_batch), name
+            facts = (hook.callers, hook.state_free, hook.closes, hook.host_batch, hook.log)
+            assert facts == (one.callers, one.state_free, one.closes, one.host_batch, one.log), name
     assert dict(spec.CALLERS) == {name: hook.callers for name, hook in spec.EVERY_HOOK.items()}
 
 
