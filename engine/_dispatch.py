@@ -15,8 +15,9 @@ the datamodule, ``CALLBACK_HOOKS`` for callbacks):
 Each resolved function is then wrapped, once, in the engine's one calling
 convention (engine/_calling.py: the running hook's name in ``LoopState.hook``,
 the spec's compiled checks when checks are on, a note on errors, the name
-restored in ``finally``), so a call is a dict lookup and two frames. Checks are
-on with ``Trainer(check_hooks=True)`` or ``LOOPHOOKS_CHECKS=1``.
+restored in ``finally``); in a plain run (no checks, no profiler) the hot entry
+points run that convention inline, so a call is a dict lookup and the hook's own
+frame. Checks are on with ``Trainer(check_hooks=True)`` or ``LOOPHOOKS_CHECKS=1``.
 
 Who hears a hook, and in what order, is the table's (``loophooks.spec.CALLERS``,
 ``Hook.callers``): :meth:`Dispatcher.event` follows it for any hook; :meth:`Dispatcher.hook`
@@ -33,7 +34,7 @@ from typing import Any, Callable, Optional
 from typing_extensions import final
 
 from loophooks.engine._calling import Target, ready
-from loophooks.engine._errors import ConfigurationError
+from loophooks.engine._errors import ConfigurationError, add_note
 from loophooks.engine._inspect import STEPS, does_nothing, loader_idx_arguments, step_arguments
 from loophooks.engine._module import LoopModule
 from loophooks.engine._profiler_actions import profile_callback_hooks, profile_module_hooks
@@ -76,6 +77,7 @@ class Dispatcher:
         "_fn",
         "_loader_idx",
         "_mod",
+        "_plain",
         "_profiler",
         "_takes_idx",
         "active",
@@ -104,8 +106,11 @@ class Dispatcher:
         self.state = state
         self._checks = checks
         self._profiler = None if profiler is None or isinstance(profiler, PassThroughProfiler) else profiler
+        # Unchecked and unprofiled, the hot entry points (module_hook, hook, callback_hooks) run the calling
+        # convention inline around the raw functions: one frame less per call than through ready()'s closure.
+        self._plain = not checks and self._profiler is None
         self._fn: dict[str, Optional[_Fn]] = {}  # the model's resolved functions (what the queries look at)
-        self._mod: dict[str, Optional[_Fn]] = {}  # the same, ready to call (engine/_calling.py)
+        self._mod: dict[str, Optional[_Fn]] = {}  # the same, ready to call (raw in a plain run, see _plain)
         self._dm: dict[str, Optional[_Fn]] = {}
         self._data: dict[str, tuple[str, Optional[_Fn]]] = {}
         self._cb_fns: dict[str, tuple[_Fn, ...]] = {}
@@ -123,11 +128,12 @@ class Dispatcher:
         if fn is None:
             return None
         hook = _TABLES[target].get(name) if self._checks else None
-        call = ready(fn, name, target, self.state, None if hook is None else call_checks(hook))
-        # the identity checks (is it the default? which callback?) see the original, as through Profiled
-        setattr(call, "__self__", getattr(fn, "__self__", None))
-        setattr(call, "__func__", getattr(fn, "__func__", None))
-        return call
+        return ready(fn, name, target, self.state, None if hook is None else call_checks(hook))
+
+    def _hot(self, fn: Optional[_Fn], name: str, target: Target) -> Optional[_Fn]:
+        """What a hot entry point holds: the raw function in a plain run (it inlines the convention), else
+        :meth:`_ready`'s."""
+        return fn if self._plain else self._ready(fn, name, target)
 
     def _resolve(self) -> None:
         module, dm = self.module, self.datamodule
@@ -144,10 +150,9 @@ class Dispatcher:
         if self._profiler is not None:  # engine/_profiler_actions.py: every hook Lightning calls, timed
             fns, dm_fns, data = profile_module_hooks(self, self._profiler, fns, dm_fns, data)
         self._fn = fns
-        self._mod = {name: self._ready(fn, name, "module") for name, fn in fns.items()}
+        self._mod = {name: self._hot(fn, name, "module") for name, fn in fns.items()}
         self._dm = {name: self._ready(fn, name, "datamodule") for name, fn in dm_fns.items()}
-        ready: dict[str, Any] = {"module": self._mod, "datamodule": self._dm}
-        self._data = {name: (owner, ready[owner][name]) for name, (owner, _) in data.items()}
+        self._data = {name: (owner, self._ready(fn, name, owner)) for name, (owner, fn) in data.items()}  # type: ignore[arg-type]
         self.resolve_callbacks(self.callbacks)
         for step in STEPS:
             self._takes_idx[step] = step_arguments(getattr(module, step, None))
@@ -168,7 +173,7 @@ class Dispatcher:
             self._cb_fns[name] = tuple(fns)
         if self._profiler is not None:  # engine/_profiler_actions.py: every callback's hook, as Lightning calls it
             profile_callback_hooks(self._cb_fns, callbacks, self._profiler)
-        self._cb = {name: tuple(self._ready(fn, name, "callback") for fn in fns) for name, fns in self._cb_fns.items()}  # type: ignore[misc]
+        self._cb = {name: tuple(self._hot(fn, name, "callback") for fn in fns) for name, fns in self._cb_fns.items()}  # type: ignore[misc]
         self.active = frozenset(
             name for name in set(self._mod) | set(self._cb) if self._mod.get(name) is not None or self._cb.get(name)
         )
@@ -236,7 +241,7 @@ class Dispatcher:
     def caller(self, name: HookName) -> Optional[_Fn]:
         """The model's ``name``, ready to call (engine/_calling.py), or None: for a loop that calls it per batch
         on a path no callback hears (the fused optimizer step, engine/_step.py)."""
-        return self._mod[name]
+        return self._ready(self._fn[name], name, "module")
 
     # --- calling conventions of the step methods (resolved once per run) ----------------------------
     def takes_batch_idx(self, step: str) -> bool:
@@ -261,18 +266,44 @@ class Dispatcher:
     # --- calls ---------------------------------------------------------------------------------------
     def module_hook(self, name: HookName, *args: Any, **kwargs: Any) -> Any:
         """Call the model's ``name`` (or its default); returns what it returns."""
-        call = self._mod[name]
-        return None if call is None else call(*args, **kwargs)
+        fn = self._mod[name]
+        if fn is None:
+            return None
+        if not self._plain:
+            return fn(*args, **kwargs)  # ready()'s closure: checks, profiling and the convention
+        state = self.state  # the convention (engine/_calling.py), inlined for a plain run
+        prev = state.hook
+        state.hook = name
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as exc:
+            add_note(exc, f"model hook {name} at {state.where()}")
+            raise
+        finally:
+            state.hook = prev
 
     def hook(self, name: HookName, *args: Any) -> Any:
         """Callbacks first, then the model; returns the model's result. A hook the table orders otherwise
         (``CALLERS``) goes to :meth:`event`."""
         if name in _OWN_ORDER:
             return self.event(name, *args)
-        for each in self._cb[name]:
-            each(self.trainer, self.module, *args)
-        call = self._mod[name]
-        return None if call is None else call(*args)
+        if self._cb[name]:
+            self.callback_hooks(name, *args)
+        fn = self._mod[name]
+        if fn is None:
+            return None
+        if not self._plain:
+            return fn(*args)
+        state = self.state  # module_hook's body, inlined: this path runs several times per training batch
+        prev = state.hook
+        state.hook = name
+        try:
+            return fn(*args)
+        except BaseException as exc:
+            add_note(exc, f"model hook {name} at {state.where()}")
+            raise
+        finally:
+            state.hook = prev
 
     def event(self, name: HookName, *args: Any, **kwargs: Any) -> Any:
         """``name`` for everyone who hears it, in the table's order (``loophooks.spec.CALLERS``); returns the
@@ -298,12 +329,27 @@ class Dispatcher:
         ``monitoring`` picks a subset for ``on_train_epoch_end``: False for ordinary
         callbacks, True for checkpointing and early stopping, None for all.
         """
-        calls = self._cb[name]
+        fns = self._cb[name]
+        if not fns:
+            return
         if monitoring is not None:
-            calls = tuple(c for c, fn in zip(calls, self._cb_fns[name]) if _is_monitoring(fn) is monitoring)
+            fns = tuple(f for f, raw in zip(fns, self._cb_fns[name]) if _is_monitoring(raw) is monitoring)
         trainer, module = self.trainer, self.module
-        for call in calls:
-            call(trainer, module, *args)
+        if not self._plain:
+            for call in fns:  # ready()'s closures
+                call(trainer, module, *args)
+            return
+        state = self.state  # the convention, inlined for a plain run: once for all the callbacks
+        prev = state.hook
+        state.hook = name
+        try:
+            for fn in fns:
+                fn(trainer, module, *args)
+        except BaseException as exc:
+            add_note(exc, f"callback hook {name} at {state.where()}")
+            raise
+        finally:
+            state.hook = prev
 
     def call_callback(self, name: HookName, fn: _Fn, *args: Any) -> Any:
         """Call one callback's ``name`` (``fn``, from :meth:`callbacks_with`), checked like the others."""
