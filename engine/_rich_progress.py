@@ -39,7 +39,8 @@ _LINE_WIDTH = 10_000
 class RichProgressBar(ProgressBar):
     """Lightning's ``RichProgressBar``: ``refresh_rate`` (redraws per second, 0: off), ``leave`` (keep each
     epoch's finished row), ``theme`` (:class:`RichProgressBarTheme`), ``console_kwargs`` (passed to
-    ``rich.reconfigure``, so they set rich's global console, as in Lightning).
+    ``rich.reconfigure``, so they set rich's global console, as in Lightning; without them the global console is
+    used as it is, where Lightning's bar resets it to rich's defaults at each run).
 
     Subclasses may override ``configure_columns(trainer)`` to return other rich ``ProgressColumn`` objects; the
     metrics column is added after them.
