@@ -18,11 +18,10 @@ the spec's compiled checks when checks are on, a note on errors, the name
 restored in ``finally``), so a call is a dict lookup and two frames. Checks are
 on with ``Trainer(check_hooks=True)`` or ``LOOPHOOKS_CHECKS=1``.
 
-Ordering rule, written once here: for a hook both have, callbacks run first, then
-the model. Exceptions (Lightning's): ``setup``/``teardown`` run datamodule,
-callbacks, model; ``on_load_checkpoint`` runs the model first, then callbacks;
-``on_train_epoch_end`` runs ordinary callbacks, the model, then monitoring
-callbacks (checkpointing, early stopping). Callers pick the matching method.
+Who hears a hook, and in what order, is the table's (``loophooks.spec.CALLERS``,
+``Hook.callers``): :meth:`Dispatcher.event` follows it for any hook; :meth:`Dispatcher.hook`
+is its common case (callbacks, then the model) and hands the others to ``event``
+(``on_train_epoch_end``: ordinary callbacks, the model, then monitoring callbacks).
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ from loophooks.engine._module import LoopModule
 from loophooks.engine._profiler_actions import profile_callback_hooks, profile_module_hooks
 from loophooks.engine._profilers import PassThroughProfiler, Profiler
 from loophooks.engine._state import LoopState
-from loophooks.spec import CALLBACK_HOOKS, DATAMODULE_HOOKS, HOOKS
+from loophooks.spec import CALLBACK_HOOKS, CALLERS, DATAMODULE_HOOKS, HOOKS
 from loophooks.spec._checks import call_checks
 from loophooks.spec import is_overridden as spec_is_overridden
 from loophooks.spec._hook_names import HookName
@@ -49,6 +48,9 @@ __all__ = ["Dispatcher", "is_overridden"]
 
 _Fn = Callable[..., Any]
 _TABLES = {"module": HOOKS, "datamodule": DATAMODULE_HOOKS, "callback": CALLBACK_HOOKS}
+_CALLBACKS_FIRST = {("callbacks", "module"), ("module",), ("callbacks",)}
+_OWN_ORDER = frozenset(name for name, callers in CALLERS.items() if callers not in _CALLBACKS_FIRST)
+"""Hooks whose callers hear them in another order than callbacks, then the model: :meth:`Dispatcher.event`."""
 
 
 def _default(name: str) -> Any:
@@ -263,11 +265,32 @@ class Dispatcher:
         return None if call is None else call(*args, **kwargs)
 
     def hook(self, name: HookName, *args: Any) -> Any:
-        """Callbacks first, then the model; returns the model's result."""
+        """Callbacks first, then the model; returns the model's result. A hook the table orders otherwise
+        (``CALLERS``) goes to :meth:`event`."""
+        if name in _OWN_ORDER:
+            return self.event(name, *args)
         for each in self._cb[name]:
             each(self.trainer, self.module, *args)
         call = self._mod[name]
         return None if call is None else call(*args)
+
+    def event(self, name: HookName, *args: Any, **kwargs: Any) -> Any:
+        """``name`` for everyone who hears it, in the table's order (``loophooks.spec.CALLERS``); returns the
+        model's result. Callbacks get the arguments positionally after ``(trainer, pl_module)``; the model
+        and the datamodule get them as given (``setup(stage=...)``)."""
+        callers = CALLERS[name]
+        result = None
+        for caller in callers:
+            if caller == "module":
+                result = self.module_hook(name, *args, **kwargs)
+            elif caller == "datamodule":
+                self.datamodule_hook(name, *args, **kwargs)
+            elif caller == "datamodule_or_module":
+                result = self.data_hook(name, *args, *kwargs.values())
+            else:  # callbacks: the ordinary ones only where monitoring callbacks hear it on their own
+                monitoring = caller == "monitoring_callbacks" if "monitoring_callbacks" in callers else None
+                self.callback_hooks(name, *args, *kwargs.values(), monitoring=monitoring)
+        return result
 
     def callback_hooks(self, name: HookName, *args: Any, monitoring: Optional[bool] = None) -> None:
         """Call ``name`` on every callback that has it, in list order.

@@ -347,9 +347,7 @@ class FitLoop:
         metrics = ctx.metrics
         try:
             metrics.epoch_end_reached()  # reads of the metric dicts now give epoch values
-            d.callback_hooks("on_train_epoch_end", monitoring=False)
-            d.module_hook("on_train_epoch_end")
-            d.callback_hooks("on_train_epoch_end", monitoring=True)
+            d.hook("on_train_epoch_end")  # callbacks, model, then checkpointing/early stopping (CALLERS)
             metrics.on_epoch_end()
             if self.epoch_loop.num_ready_batches_reached():
                 self.epoch_loop.update_lr_schedulers("epoch", plateau=True)

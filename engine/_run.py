@@ -115,10 +115,7 @@ def run(
                 d.datamodule_hook("prepare_data")
             if _prepares_data(strategy, model):
                 d.module_hook("prepare_data")
-        if datamodule is not None:
-            d.datamodule_hook("setup", stage=fn)
-        d.callback_hooks("setup", fn)
-        d.module_hook("setup", stage=fn)
+        d.event("setup", stage=fn)  # datamodule, callbacks, model (the table's CALLERS)
         d.module_hook("configure_sharded_model")
         d.module_hook("configure_model")
         if checkpoint is not None:
@@ -137,10 +134,7 @@ def run(
             result = _run_stage(trainer, fn)
         if fn == "fit":
             d.hook("on_fit_end")
-        if datamodule is not None:
-            d.datamodule_hook("teardown", stage=fn)
-        d.callback_hooks("teardown", fn)
-        d.module_hook("teardown", stage=fn)
+        d.event("teardown", stage=fn)
         metrics.finalize("success")
         profiler.describe()  # after teardown's hooks and the loggers' finalize, as in Lightning
         strategy.teardown()
