@@ -39,7 +39,8 @@ _LINE_WIDTH = 10_000
 class RichProgressBar(ProgressBar):
     """Lightning's ``RichProgressBar``: ``refresh_rate`` (redraws per second, 0: off), ``leave`` (keep each
     epoch's finished row), ``theme`` (:class:`RichProgressBarTheme`), ``console_kwargs`` (passed to
-    ``rich.reconfigure``, so they set rich's global console, as in Lightning).
+    ``rich.reconfigure``, so they set rich's global console, as in Lightning; without them the global console is
+    used as it is, where Lightning's bar resets it to rich's defaults at each run).
 
     Subclasses may override ``configure_columns(trainer)`` to return other rich ``ProgressColumn`` objects; the
     metrics column is added after them.
@@ -72,6 +73,7 @@ class RichProgressBar(ProgressBar):
         self.val_progress_bar_id: Optional[int] = None
         self.test_progress_bar_id: Optional[int] = None
         self.predict_progress_bar_id: Optional[int] = None
+        self._totals: dict[int, Union[int, float]] = {}  # each task's total, without a search per batch
 
     # --- Lightning's members ------------------------------------------------------------------------------
     def _task(self, task_id: Optional[int]) -> Any:
@@ -154,12 +156,15 @@ class RichProgressBar(ProgressBar):
     def _reset_ids(self) -> None:
         self.train_progress_bar_id = self.val_sanity_progress_bar_id = self.val_progress_bar_id = None
         self.test_progress_bar_id = self.predict_progress_bar_id = None
+        self._totals = {}
 
     def _add_task(self, total: Union[int, float], description: str, visible: bool = True) -> int:
         style = self.theme.description
         label = f"[{style}]{description}" if style else description
         shown = total if isinstance(total, float) and math.isinf(total) else int(total)
-        return int(self.progress.add_task(label, total=shown, visible=visible))
+        task_id = int(self.progress.add_task(label, total=shown, visible=visible))
+        self._totals[task_id] = shown
+        return task_id
 
     def _hide(self, task_id: Optional[int]) -> None:
         if self.progress is not None and task_id is not None:
@@ -193,7 +198,7 @@ class RichProgressBar(ProgressBar):
         if self.progress is None or self.is_disabled or task_id is None:
             return False
         self.progress.update(task_id, completed=current, visible=True)
-        return bool(current == self._task(task_id).total)
+        return bool(current == self._totals.get(task_id))
 
     def _eval_batch_end(self, task_id: Optional[int], current: int, *, line: bool = True) -> None:
         last = self._advance(task_id, current)
@@ -249,6 +254,7 @@ class RichProgressBar(ProgressBar):
             else:
                 shown = total if math.isinf(total) else int(total)
                 self.progress.reset(self.train_progress_bar_id, total=shown, description=description, visible=True)
+                self._totals[self.train_progress_bar_id] = shown
         self._draw(None)
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:

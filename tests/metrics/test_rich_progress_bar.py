@@ -1,6 +1,6 @@
 """RichProgressBar against Lightning's: the rows each shows at every hook, on a recorded console.
 
-One job (fit with a sanity check and two validation loaders, then test and predict)
+One job (fit with a sanity check and two validation loaders, then test on two loaders and predict)
 runs through Lightning and through the engine with a ``RichProgressBar`` writing to
 a recorded console that claims to be a terminal. A probe callback after the bar
 renders, at each batch and epoch end, every visible row's description, batch count
@@ -54,7 +54,7 @@ def _job(base: type) -> Any:
         def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
             self.log("val", float(batch_idx + 10 * dataloader_idx), prog_bar=True)
 
-        def test_step(self, batch: Any, batch_idx: int) -> None:
+        def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
             self.log("score", 0.5, prog_bar=True)
 
         def predict_step(self, batch: Any, batch_idx: int) -> Any:
@@ -64,6 +64,15 @@ def _job(base: type) -> Any:
             return torch.optim.SGD(self.parameters(), lr=0.01)
 
     return Job()
+
+
+def _styled(cell: Any) -> str:
+    """A cell as a truecolor terminal shows it: its text with the escape codes of its styles."""
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor", width=400)
+    console.print(cell, end="")
+    return console.file.getvalue()  # type: ignore[no-any-return, attr-defined]
 
 
 def _probe(base: type, seen: list[tuple[str, list[tuple[str, ...]]]]) -> Any:
@@ -78,7 +87,8 @@ def _probe(base: type, seen: list[tuple[str, list[tuple[str, ...]]]]) -> Any:
             for task in progress.tasks:
                 if task.visible:
                     cells = [progress.columns[i](task) for i in _COMPARED]
-                    rows.append(tuple(cell.plain if hasattr(cell, "plain") else str(cell) for cell in cells))
+                    plain = tuple(cell.plain if hasattr(cell, "plain") else str(cell) for cell in cells)
+                    rows.append(plain + tuple(_styled(cell) for cell in cells))
             seen.append((where, rows))
 
         def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
@@ -108,11 +118,12 @@ def _run(framework: str, tmp_path: Any, *, leave: bool = False) -> tuple[list[An
         pytest.importorskip("pytorch_lightning")
         import pytorch_lightning as pl
         from pytorch_lightning.callbacks import Callback, RichProgressBar
+        from pytorch_lightning.callbacks.progress.rich_progress import RichProgressBarTheme
         from pytorch_lightning.loggers import CSVLogger
 
         base, trainer_cls, extra = pl.LightningModule, pl.Trainer, {"devices": 1}
     else:
-        from loophooks.callbacks import Callback, RichProgressBar  # type: ignore[assignment]
+        from loophooks.callbacks import Callback, RichProgressBar, RichProgressBarTheme  # type: ignore[assignment]
         from loophooks.engine import LoopModule, Trainer
         from loophooks.loggers import CSVLogger  # type: ignore[assignment]
 
@@ -124,8 +135,14 @@ def _run(framework: str, tmp_path: Any, *, leave: bool = False) -> tuple[list[An
     # thread only draws them), so it keeps a rate its thread can idle at.
     # width: wide enough that no row wraps, whatever width the speed's digits take
     rate = 10 if framework == "lightning" else 10**9
+    # the leave run also takes a theme of its own (each framework's theme class, the same values)
+    theme = RichProgressBarTheme(description="bold cyan", batch_progress="green", metrics="yellow on black",
+                                 metrics_text_delimiter=" | ", metrics_format=".2f") if leave else RichProgressBarTheme()
     bar = RichProgressBar(
-        refresh_rate=rate, leave=leave, console_kwargs={"file": screen, "force_terminal": True, "width": 400}
+        refresh_rate=rate,
+        leave=leave,
+        theme=theme,
+        console_kwargs={"file": screen, "force_terminal": True, "width": 400, "color_system": "truecolor"},
     )
     trainer = trainer_cls(
         max_epochs=2,
@@ -142,7 +159,7 @@ def _run(framework: str, tmp_path: Any, *, leave: bool = False) -> tuple[list[An
         trainer.fit(model, _stream(), _loader(2))
         return seen, screen.getvalue()
     trainer.fit(model, _loader(4), [_loader(2), _loader(3)])
-    trainer.test(model, _loader(2), verbose=False)
+    trainer.test(model, [_loader(2), _loader(1)], verbose=False)
     trainer.predict(model, _loader(3))
     return seen, screen.getvalue()
 
@@ -200,7 +217,8 @@ def test_the_terminal_keeps_lightnings_last_rows(runs: dict[str, tuple[list[Any]
 def test_leave_and_a_loader_without_length_as_lightning(left: dict[str, tuple[list[Any], str]]) -> None:
     theirs = _final_frames(left["lightning"][1])
     # leave=True: each epoch's display stops (its rows stay) and a new one starts; the total is unknown: "--"
-    assert len(theirs) == 2 and theirs[0][0].startswith("Epoch 0/1 4/-- <clock>")
+    assert len(theirs) == 2 and theirs[0][0].startswith("Epoch 0/1 4/-- <clock>") and " | " in theirs[0][0]
+    assert "\x1b[1;36mEpoch 0/1" in left["lightning"][1] and "\x1b[33;40m" in left["lightning"][1]  # the theme
     assert _final_frames(left["engine"][1]) == theirs
     assert left["engine"][0] == left["lightning"][0]
 
