@@ -275,7 +275,7 @@ class Dispatcher:
         prev = state.hook
         state.hook = name
         try:
-            return fn(*args, **kwargs)
+            return fn(*args, **kwargs) if kwargs else fn(*args)
         except BaseException as exc:
             add_note(exc, f"model hook {name} at {state.where()}")
             raise
