@@ -65,7 +65,7 @@ def ready(fn: Fn, name: str, target: Target, state: LoopState, checks: Optional[
         return call
     owner = getattr(fn, "__self__", fn)
     check_args = checks.args
-    check_result = None if target == "callback" else checks.result
+    check_result = None if target == "callback" else checks.returned
 
     def checked(*args: Any, **kwargs: Any) -> Any:
         prev = state.hook
@@ -74,7 +74,7 @@ def ready(fn: Fn, name: str, target: Target, state: LoopState, checks: Optional[
             check_args(args, kwargs, owner)
             value = fn(*args, **kwargs)
             if check_result is not None:
-                check_result(value, owner)
+                check_result(value, args, kwargs, owner)
             return value
         except BaseException as exc:
             add_note(exc, f"{note} at {state.where()}")

@@ -10,7 +10,7 @@ defaults skips the calls, which would change nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, NoReturn
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from typing_extensions import final
@@ -143,8 +143,7 @@ class DataConnector:
         A loader may yield None (a ``collate_fn`` dropping a whole batch): as in Lightning,
         the hooks see None and may pass it on (the training loop then skips the batch, the
         evaluation loops hand it to the step); only a hook that turns a batch into None is
-        an error. With the spec's checks on, the hooks' contract (they return a batch, never
-        None) cannot hold for a None batch, so the loader is named as the cause instead.
+        an error (the spec's contract, ``Hook.hands_on``, which its checks apply too).
         """
         if self._cpu_only and (type(batch) is tuple or type(batch) is list):
             # all the hooks do is move the batch to the CPU, and a tuple or list of CPU tensors (the common
@@ -157,8 +156,6 @@ class DataConnector:
         given = batch
         d = self._d
         assert d is not None  # the loops transfer only inside a run
-        if given is None and not d.checks_off:
-            _none_batch_checked(d, dataloader_idx)
         precision = self.strategy.precision
         if precision.module_dtype is not None:  # a "-true" precision: inputs in the model's dtype (Lightning)
             batch = precision.convert_input(batch)
@@ -193,25 +190,3 @@ def datamodule_in_place(fn: str, name: str, loaders: Any, datamodule: Any) -> tu
     if datamodule is not None:
         raise ConfigurationError(f"{fn}: a datamodule was passed twice (as {name} and as datamodule)")
     return None, loaders
-
-
-_LOADER_OF_STAGE = {
-    "train": "train_dataloader",
-    "sanity_check": "val_dataloader",
-    "validate": "val_dataloader",
-    "test": "test_dataloader",
-    "predict": "predict_dataloader",
-}
-
-
-def _none_batch_checked(d: Dispatcher, dataloader_idx: int) -> NoReturn:
-    state = d.state
-    stage = state.stage
-    loader = _LOADER_OF_STAGE.get(stage or "", "the dataloader")
-    index = state.batch_idx if stage == "train" else state.eval_batch_idx
-    raise ConfigurationError(
-        f"{loader} (loader {dataloader_idx}) yielded None as batch {index}, which the spec's checks "
-        "(check_hooks=True) do not support: the batch-transfer hooks must return a batch, never None. Without the "
-        "checks the engine does what Lightning does (the hooks see None; training skips the batch with a warning, "
-        "evaluation hands None to the step); or drop empty batches in the dataset or collate_fn"
-    )

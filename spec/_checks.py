@@ -42,6 +42,9 @@ __all__ = [
     "set_checks",
 ]
 
+_NOT_GIVEN: Final = object()
+"""``given`` not passed to a return check: nothing is known of what the call was handed."""
+
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 
@@ -162,7 +165,7 @@ class CallChecks:
     or by keyword. Parameters the call leaves out are not checked; ``Any`` parameters never are.
     """
 
-    __slots__ = ("hook", "_params", "_result")
+    __slots__ = ("hook", "_none_passes", "_params", "_result")
 
     def __init__(self, hook: Hook) -> None:
         self.hook = hook
@@ -173,6 +176,7 @@ class CallChecks:
         )
         contract = hook.return_contract
         self._result = (_sure_types(contract), _compile(contract), describe(contract))
+        self._none_passes = hook.hands_on  # None handed in may be handed on (Hook.hands_on)
 
     def args(self, args: tuple[Any, ...], kwargs: Mapping[str, Any], owner: object = None) -> None:
         """Check one call's arguments (``args`` positional, ``kwargs`` by name); raise on the first bad one."""
@@ -195,11 +199,28 @@ class CallChecks:
                 if not isinstance(value, sure):
                     _check(checker, value, self.hook.name, name, expected, owner)
 
-    def result(self, value: Any, owner: object = None) -> None:
-        """Check what one call returned against the hook's return contract."""
+    def result(self, value: Any, owner: object = None, *, given: Any = _NOT_GIVEN) -> None:
+        """Check what one call returned against the hook's return contract.
+
+        ``given`` is the batch the call was handed, for a hook that hands it on
+        (``Hook.hands_on``): ``None`` returned for ``None`` given is then no violation.
+        """
         sure, checker, expected = self._result
         if not isinstance(value, sure):
+            if value is None and given is None and self._none_passes:
+                return
             _check(checker, value, self.hook.name, "return", expected, owner)
+
+    def returned(self, value: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], owner: object = None) -> None:
+        """:meth:`result` for one call made with ``args`` and ``kwargs`` (the batch it was handed read from them)."""
+        sure, checker, expected = self._result
+        if isinstance(value, sure):
+            return
+        if value is None and self._none_passes:
+            given = kwargs["batch"] if "batch" in kwargs else args[0] if args else _NOT_GIVEN
+            if given is None:
+                return
+        _check(checker, value, self.hook.name, "return", expected, owner)
 
 
 def _check(checker: _Checker, value: Any, hook: str, parameter: str, expected: str, owner: object) -> None:
@@ -233,6 +254,10 @@ def check_args(hook: Hook, args: Mapping[str, Any], *, owner: object = None) -> 
     call_checks(hook).named(args, owner)
 
 
-def check_return(hook: Hook, value: Any, *, owner: object = None) -> None:
-    """Check what one call of ``hook`` returned against its return contract."""
-    call_checks(hook).result(value, owner)
+def check_return(hook: Hook, value: Any, *, owner: object = None, given: Any = _NOT_GIVEN) -> None:
+    """Check what one call of ``hook`` returned against its return contract.
+
+    ``given``: the batch the call was handed, for the hooks that hand it on
+    (``Hook.hands_on``), where ``None`` may come back for ``None``.
+    """
+    call_checks(hook).result(value, owner, given=given)

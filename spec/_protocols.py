@@ -428,7 +428,9 @@ class BatchTransferHooks(Protocol):
     """The three hooks every batch goes through before its batch-start hook sees it
     (their order: ORDER.md, ``transfer(batch, i)`` under *Reading the pseudocode*).
 
-    Each must return the batch (``None`` is a contract violation). They run in
+    Each must return the batch: ``None`` is a contract violation, except where the
+    hook was handed ``None`` (a loader may yield ``None``; the training loop then
+    skips the batch, the evaluation loops hand it to the step). They run in
     every loop, the sanity check included; ``dataloader_idx`` is always passed
     (0 for a single loader).
     """

@@ -157,7 +157,9 @@ class Hook:
     around this hook (it runs around the loops, where a trainer may switch them
     earlier or later). ``closes``: the start hook this end hook closes, for hooks
     that nest like parentheses. ``host_batch``: the hook receives the batch before
-    it is moved to the device.
+    it is moved to the device. ``hands_on``: the hook hands on the batch it receives
+    (its first parameter): it must return a batch, and may return ``None`` only when it
+    was given ``None`` (a loader may yield ``None``; Lightning passes it through).
 
     What the generated Protocols say and do: ``protocol`` names the Protocol
     class that declares the method (``""``: none, a datamodule's own hooks);
@@ -184,6 +186,7 @@ class Hook:
     state_free: bool = False
     closes: Optional[str] = None
     host_batch: bool = False
+    hands_on: bool = False
     protocol: str = ""
     doc: str = ""
     body: Optional[str] = "return None"
@@ -217,7 +220,7 @@ _VAL: frozenset[Stage] = frozenset({"fit", "validate"})
 _TEST: frozenset[Stage] = frozenset({"test"})
 _PREDICT: frozenset[Stage] = frozenset({"predict"})
 
-# A batch hook must hand a batch on: returning nothing is always a mistake.
+# A batch hook must hand a batch on: returning nothing is a mistake, unless nothing came (``hands_on``).
 _A_BATCH = Annotated[object, Is[lambda value: value is not None]]
 
 
@@ -897,6 +900,7 @@ def _table() -> tuple[Hook, ...]:
             (_BATCH, Param("device", torch.device), _LOADER_IDX_REQ),
             returns=Any,
             contract=_A_BATCH,
+            hands_on=True,
             datamodule=True,
             summary="Moves a batch to the device; override for custom batch types.",
             callers=("datamodule_or_module",),
@@ -917,6 +921,7 @@ def _table() -> tuple[Hook, ...]:
             (_BATCH, _LOADER_IDX_REQ),
             returns=Any,
             contract=_A_BATCH,
+            hands_on=True,
             datamodule=True,
             summary="Alters a batch before it is moved to the device; must return the batch.",
             callers=("datamodule_or_module",),
@@ -932,6 +937,7 @@ def _table() -> tuple[Hook, ...]:
             (_BATCH, _LOADER_IDX_REQ),
             returns=Any,
             contract=_A_BATCH,
+            hands_on=True,
             datamodule=True,
             summary="Alters a batch after it is moved to the device; must return the batch.",
             callers=("datamodule_or_module",),
@@ -1414,7 +1420,9 @@ PROTOCOL_CLASSES: Final[tuple[ProtocolClass, ...]] = (
         """The three hooks every batch goes through before its batch-start hook sees it
         (their order: ORDER.md, ``transfer(batch, i)`` under *Reading the pseudocode*).
 
-        Each must return the batch (``None`` is a contract violation). They run in
+        Each must return the batch: ``None`` is a contract violation, except where the
+        hook was handed ``None`` (a loader may yield ``None``; the training loop then
+        skips the batch, the evaluation loops hand it to the step). They run in
         every loop, the sanity check included; ``dataloader_idx`` is always passed
         (0 for a single loader).
         """,

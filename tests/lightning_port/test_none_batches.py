@@ -110,18 +110,13 @@ def expected() -> dict[str, Any]:
     return _run("lightning")
 
 
-def test_none_batches_run_as_in_lightning(expected: dict[str, Any]) -> None:
+@pytest.mark.parametrize("check_hooks", [False, True], ids=["checks-off", "checks-on"])
+def test_none_batches_run_as_in_lightning(expected: dict[str, Any], check_hooks: bool) -> None:
+    # With the spec's checks on too: a transfer hook handed None may hand None on (Hook.hands_on).
     assert ("on_train_batch_end", 1, "None", "None", 1) in expected["callback"]  # the reference skipped batch 1
     assert expected["warnings"] == 1
-    got = _run("engine", check_hooks=False)
+    got = _run("engine", check_hooks=check_hooks)
     assert got == expected
-
-
-def test_with_the_spec_checks_on_the_loader_is_named() -> None:
-    from loophooks.engine import ConfigurationError
-
-    with pytest.raises(ConfigurationError, match=r"train_dataloader \(loader 0\) yielded None as batch 1.*check_hooks"):
-        _run("engine", check_hooks=True)
 
 
 def test_a_hook_that_turns_a_batch_into_none_is_still_refused() -> None:
@@ -131,3 +126,13 @@ def test_a_hook_that_turns_a_batch_into_none_is_still_refused() -> None:
     model.on_after_batch_transfer = lambda batch, dataloader_idx: None  # type: ignore[method-assign]
     with pytest.raises(HookValueError, match="on_after_batch_transfer"):
         trainer("engine", max_epochs=1).fit(model, DataLoader(TensorDataset(torch.randn(4, 2)), batch_size=2))
+
+
+def test_with_the_checks_on_a_hook_that_turns_a_batch_into_none_breaks_the_contract() -> None:
+    from loophooks.spec import HookContractError
+
+    model, _ = _job("engine")
+    model.on_before_batch_transfer = lambda batch, dataloader_idx: None  # type: ignore[method-assign]
+    loader = DataLoader(TensorDataset(torch.randn(4, 2)), batch_size=2)
+    with pytest.raises(HookContractError, match="on_before_batch_transfer"):
+        trainer("engine", max_epochs=1, check_hooks=True).fit(model, loader)

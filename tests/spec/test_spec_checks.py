@@ -23,6 +23,7 @@ from loophooks.spec import (
     check_args,
     check_return,
 )
+from loophooks.spec._checks import call_checks
 
 _OPT = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
 
@@ -135,6 +136,28 @@ def test_train_batch_start_rejects_other_values(value: Any) -> None:
 def test_batch_hooks_must_return_a_batch(hook: str) -> None:
     with pytest.raises(HookContractError, match=r"a batch \(anything but None\)"):
         check_return(HOOKS[hook], None)
+
+
+@pytest.mark.parametrize("hook", ["on_before_batch_transfer", "on_after_batch_transfer", "transfer_batch_to_device"])
+def test_batch_hooks_may_hand_on_a_none_they_were_given(hook: str) -> None:
+    # A loader may yield None (Lightning passes it through these hooks): None in, None out is no violation.
+    check_return(HOOKS[hook], None, given=None)
+    call_checks(HOOKS[hook]).returned(None, (None, 0), {})
+    call_checks(HOOKS[hook]).returned(None, (), {"batch": None, "dataloader_idx": 0})
+    with pytest.raises(HookContractError, match=r"a batch \(anything but None\)"):
+        check_return(HOOKS[hook], None, given=(torch.zeros(1),))
+    with pytest.raises(HookContractError, match=r"a batch \(anything but None\)"):
+        call_checks(HOOKS[hook]).returned(None, ((torch.zeros(1),), 0), {})
+
+
+def test_only_the_hooks_that_hand_a_batch_on_let_none_through() -> None:
+    assert {name for name, hook in HOOKS.items() if hook.hands_on} == {
+        "on_before_batch_transfer",
+        "transfer_batch_to_device",
+        "on_after_batch_transfer",
+    }
+    with pytest.raises(HookContractError, match="train_dataloader returned"):
+        check_return(HOOKS["train_dataloader"], None, given=None)
 
 
 def test_left_out_optional_argument_is_not_checked() -> None:
