@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from loophooks._files import fsync_folder
 from loophooks.engine._checkpoint_schema import check_structure
 from loophooks.engine._errors import CheckpointError
 
@@ -57,20 +58,6 @@ def _open_new(path: str) -> int:
     return os.open(path, flags, 0o666)
 
 
-def _fsync_folder(folder: str) -> None:
-    """Make a rename in ``folder`` durable; not every platform lets a folder be opened."""
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 def save_checkpoint_file(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write ``checkpoint`` to ``path`` atomically: a temporary file in the same folder, fsync, ``os.replace``.
 
@@ -91,12 +78,9 @@ def save_checkpoint_file(checkpoint: dict[str, Any], path: str | os.PathLike[str
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)
 
 
 def link_checkpoint_file(target: str | os.PathLike[str], link: str | os.PathLike[str]) -> None:
@@ -129,7 +113,7 @@ def link_checkpoint_file(target: str | os.PathLike[str], link: str | os.PathLike
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)
 
 
 def _unlink_quietly(path: str) -> None:

@@ -60,6 +60,7 @@ __all__ = [
     "UnrepeatedDistributedSampler",
     "sampler_of",
     "check_lengths_across_ranks",
+    "loader_settings",
     "distribute_loader",
     "distribute_loaders",
     "needs_distributed_sampler",
@@ -115,6 +116,26 @@ def needs_distributed_sampler(loader: Any) -> bool:
     return type(loader.sampler) in (SequentialSampler, RandomSampler)
 
 
+def loader_settings(loader: DataLoader[Any]) -> dict[str, Any]:
+    """The keyword arguments that rebuild ``loader`` the same, apart from how it samples and batches."""
+    kwargs: dict[str, Any] = {
+        "num_workers": loader.num_workers,
+        "collate_fn": loader.collate_fn,
+        "pin_memory": loader.pin_memory,
+        "timeout": loader.timeout,
+        "worker_init_fn": loader.worker_init_fn,
+        "multiprocessing_context": loader.multiprocessing_context,
+        "generator": loader.generator,
+        "persistent_workers": loader.persistent_workers,
+    }
+    if loader.num_workers > 0:  # DataLoader refuses a prefetch_factor without workers
+        kwargs["prefetch_factor"] = loader.prefetch_factor
+    pin_device = getattr(loader, "pin_memory_device", "")
+    if pin_device:
+        kwargs["pin_memory_device"] = pin_device
+    return kwargs
+
+
 def distribute_loader(loader: Any, stage: str, *, num_replicas: int, rank: int) -> Any:
     """``loader`` rebuilt with this process's share of its dataset, or ``loader`` unchanged (module docstring)."""
     if not needs_distributed_sampler(loader):
@@ -136,24 +157,7 @@ def distribute_loader(loader: Any, stage: str, *, num_replicas: int, rank: int) 
     if batch_sampler is not None and batch_size is None:  # DataLoader(batch_sampler=BatchSampler(...))
         batch_size = batch_sampler.batch_size  # type: ignore[attr-defined]
         drop_last = batch_sampler.drop_last  # type: ignore[attr-defined]
-    kwargs: dict[str, Any] = {
-        "batch_size": batch_size,
-        "sampler": sampler,
-        "num_workers": loader.num_workers,
-        "collate_fn": loader.collate_fn,
-        "pin_memory": loader.pin_memory,
-        "drop_last": drop_last,
-        "timeout": loader.timeout,
-        "worker_init_fn": loader.worker_init_fn,
-        "multiprocessing_context": loader.multiprocessing_context,
-        "generator": loader.generator,
-        "persistent_workers": loader.persistent_workers,
-    }
-    if loader.num_workers > 0:
-        kwargs["prefetch_factor"] = loader.prefetch_factor
-    pin_device = getattr(loader, "pin_memory_device", "")
-    if pin_device:
-        kwargs["pin_memory_device"] = pin_device
+    kwargs = {"batch_size": batch_size, "sampler": sampler, "drop_last": drop_last, **loader_settings(loader)}
     return DataLoader(dataset, **kwargs)
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional
 from torch.utils.data import DataLoader, IterableDataset, Sampler
 
 from loophooks.engine._errors import ConfigurationError
+from loophooks.engine._sampler import loader_settings
 from loophooks.engine.callbacks._base import Callback
 
 if TYPE_CHECKING:
@@ -105,19 +106,5 @@ def record_batch_indices(loader: Any) -> tuple[Any, Optional[IndexRecorder]]:
     if type(loader) is not DataLoader or isinstance(loader.dataset, IterableDataset) or loader.batch_sampler is None:
         return loader, None
     recorder = IndexRecorder(loader.batch_sampler)
-    kwargs: dict[str, Any] = {
-        "batch_sampler": recorder,
-        "num_workers": loader.num_workers,
-        "collate_fn": loader.collate_fn,
-        "pin_memory": loader.pin_memory,
-        "timeout": loader.timeout,
-        "worker_init_fn": loader.worker_init_fn,
-        "multiprocessing_context": loader.multiprocessing_context,
-        "generator": loader.generator,
-        "persistent_workers": loader.persistent_workers,
-    }
-    if loader.num_workers > 0:
-        kwargs["prefetch_factor"] = loader.prefetch_factor
-    if getattr(loader, "pin_memory_device", ""):
-        kwargs["pin_memory_device"] = loader.pin_memory_device
+    kwargs: dict[str, Any] = {"batch_sampler": recorder, **loader_settings(loader)}
     return DataLoader(loader.dataset, **kwargs), recorder

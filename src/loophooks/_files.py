@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-__all__ = ["write_text_durably"]
+__all__ = ["fsync_folder", "write_text_durably"]
 
 
 def _umask() -> int:
@@ -42,8 +42,13 @@ def write_text_durably(path: str | os.PathLike[str], text: str) -> None:
         except OSError:  # already renamed or never created: nothing to clean
             pass
         raise
-    try:  # make the rename itself durable where the platform allows it
-        dfd = os.open(directory, os.O_RDONLY)
+    fsync_folder(directory)
+
+
+def fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable, where the platform lets a folder be opened and synced."""
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:

@@ -50,6 +50,26 @@ def test_lambda_callback_unknown_hook_is_a_type_error_as_lightning() -> None:
         lhc.LambdaCallback(on_train_epoch_ends=print)
 
 
+def test_lambda_callback_takes_the_hooks_lightnings_takes() -> None:
+    pytest.importorskip("pytorch_lightning")
+    import inspect
+
+    import pytorch_lightning.callbacks as plc
+
+    import loophooks.callbacks as lhc
+    from loophooks.spec import CALLBACK_HOOKS
+
+    lightning = set(inspect.signature(plc.LambdaCallback).parameters)
+    for name in sorted(set(CALLBACK_HOOKS) | lightning):
+        if name in lightning:
+            lhc.LambdaCallback(**{name: print})  # accepted by both
+        else:
+            with pytest.raises(TypeError):
+                plc.LambdaCallback(**{name: print})
+            with pytest.raises(TypeError, match=name):
+                lhc.LambdaCallback(**{name: print})
+
+
 # --- OnExceptionCheckpoint -----------------------------------------------------------------------------
 
 
