@@ -6,9 +6,9 @@ loader's length (an unsized loader accepts only 1.0), 0 disables the stage.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Union
-
+from typing import Any, Optional, Union
 
 from loophooks.engine._errors import ConfigurationError
 
@@ -113,6 +113,17 @@ class BatchIterator:  # not final: a profiled run times fetch() in a subclass (e
         if batch is END:
             raise StopIteration
         return batch
+
+    def source(self) -> Optional[Iterator[Any]]:
+        """For a sized loader, an iterator of the batches still due (the last is the ``limit``-th), which the
+        training loop reads with ``next(source, END)``, one frame less per batch than :meth:`fetch`; None for an
+        unsized loader, whose last batch only the look-ahead in :meth:`fetch` can tell.
+
+        The caller keeps the count from here on: ``count`` and ``is_last`` are not updated.
+        """
+        if not self._sized:
+            return None
+        return itertools.islice(self._it, max(0, int(self.limit) - self.count))
 
     def fetch(self) -> Any:
         """The next batch, or :data:`END` when there is none: ``next()`` without the exception, for the

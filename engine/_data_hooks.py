@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-import torch
+from torch import Tensor
 from typing_extensions import final
 
 from loophooks.engine._combined import CombinedLoader
@@ -33,6 +33,7 @@ _TRANSFER_HOOKS: tuple[tuple[HookName, bool], ...] = (
     ("transfer_batch_to_device", False),
     ("on_after_batch_transfer", True),
 )
+_SEQUENCES = frozenset((tuple, list))  # the batch types the CPU shortcut looks into
 
 
 @final
@@ -145,11 +146,11 @@ class DataConnector:
         evaluation loops hand it to the step); only a hook that turns a batch into None is
         an error (the spec's contract, ``Hook.hands_on``, which its checks apply too).
         """
-        if self._cpu_only and (type(batch) is tuple or type(batch) is list):
+        if self._cpu_only and type(batch) in _SEQUENCES:
             # all the hooks do is move the batch to the CPU, and a tuple or list of CPU tensors (the common
             # batch) is already there: handed back as move_data_to_device would, without its calls
             for item in batch:
-                if not (isinstance(item, torch.Tensor) and item.is_cpu):
+                if not (isinstance(item, Tensor) and item.is_cpu):
                     break
             else:
                 return batch

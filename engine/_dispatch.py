@@ -238,10 +238,11 @@ class Dispatcher:
     def callbacks_with(self, name: HookName) -> tuple[_Fn, ...]:
         return self._cb_fns[name]
 
-    def caller(self, name: HookName) -> Optional[_Fn]:
-        """The model's ``name``, ready to call (engine/_calling.py), or None: for a loop that calls it per batch
-        on a path no callback hears (the fused optimizer step, engine/_step.py)."""
-        return self._ready(self._fn[name], name, "module")
+    def raw(self, name: HookName) -> Optional[_Fn]:
+        """In a plain run (no checks, no profiler), the model's ``name`` itself, for a loop that runs the calling
+        convention inline around it on a path no callback hears (the fused optimizer step, engine/_step.py);
+        None otherwise, and for a hook the model leaves out."""
+        return self._fn[name] if self._plain else None
 
     # --- calling conventions of the step methods (resolved once per run) ----------------------------
     def takes_batch_idx(self, step: str) -> bool:

@@ -31,6 +31,7 @@ from typing_extensions import final
 
 from loophooks.engine._data import END, BatchIterator
 from loophooks.engine._errors import ConfigurationError, HookValueError
+from loophooks.engine._fused_step import fused_batch
 from loophooks.engine._lightning_options import can_stop_early
 from loophooks.engine._step import Closure
 from loophooks.spec._checks import RETURN_HINTS
@@ -93,33 +94,53 @@ class TrainingEpochLoop:
         closure.bind()
         # the outputs (the detached loss) are built only when on_train_batch_end receives them
         closure.keep_output = batch_end or not closure.fused
-        self.ready = state.batches_done
+        self.ready = ready = state.batches_done
         state.is_last_batch = False
         metrics = ctx.metrics
         store = metrics.store()  # the training store: the same object all epoch, validation or not
+        assert store is not None  # the stage is "train"
+        # The per-batch bookkeeping of metrics.on_batch_start/on_batch_end, inlined below: the store holds the
+        # batch (for batch-size inference) while it runs, and Lightning's _first_loop_iter goes None -> True ->
+        # False over the loop's first two batches (the full method runs for those two), then stays False.
+        full_batch_starts = 2
         signals = ctx.signals
         fit = self.fit
         max_batches = fit.max_batches
         accumulate = self.accumulate
+        # A sized loader's batches come straight from its iterator (the last is the max_batches-th); a profiled
+        # run times fetch() (engine/_profiler_actions.py) and an unsized loader looks one batch ahead there.
+        source = batches.source() if type(batches) is BatchIterator else None
+        # A profiled run times _automatic as Lightning's run_training_batch; otherwise the batch runs without that
+        # frame, straight-line when its optimization is all defaults (engine/_fused_step.py).
+        run_batch = self._automatic if "_automatic" in vars(self) else (fused_batch(closure) or closure.run_batch)
         while True:
             # done(), inlined: this runs per batch
             max_steps = trainer.max_steps
-            if (max_steps != -1 and state.global_step >= max_steps) or self.ready == max_batches or state.is_last_batch:
+            if (max_steps != -1 and state.global_step >= max_steps) or ready == max_batches or state.is_last_batch:
                 break
             if state.should_stop and can_stop_early(trainer):  # min_epochs/min_steps hold a stop back
                 break
             if signals.received_sigterm:  # engine/_signals.py: stop between batches, never inside one
                 signals.check()
-            batch = batches.fetch()
-            if batch is END:
-                break
-            batch_idx = self.ready
-            state.batch_idx = batch_idx
+            if source is not None:
+                batch = next(source, END)
+                if batch is END:
+                    break
+                state.is_last_batch = ready + 1 >= max_batches
+            else:
+                batch = batches.fetch()
+                if batch is END:
+                    break
+                state.is_last_batch = batches.is_last
+            batch_idx = state.batch_idx = ready
             state.total_batch_idx += 1
-            state.is_last_batch = batches.is_last
             batch = transfer(batch, 0)
             ready = self.ready = batch_idx + 1
-            metrics.on_batch_start(store, batch)
+            if full_batch_starts:
+                full_batch_starts -= 1
+                metrics.on_batch_start(store, batch)
+            else:
+                store.batch = batch
             response = d.hook("on_train_batch_start", batch, batch_idx) if batch_start and batch is not None else None
             # should_accumulate() inlined (is_last_batch changes only on the -1 path, which ends the epoch)
             accumulating = ready % accumulate != 0 and not (ready == max_batches or state.is_last_batch)
@@ -134,7 +155,7 @@ class TrainingEpochLoop:
                 output: Any = None
                 self._warn_none_batch(batch_idx)
             elif automatic:
-                output = self._automatic(batch, batch_idx, accumulating)
+                output = run_batch(batch, batch_idx, accumulating)
             else:
                 output = self._manual(batch, batch_idx)
             if schedulers:
@@ -146,7 +167,10 @@ class TrainingEpochLoop:
                 finally:
                     self.in_batch_end = False
             state.batches_done += 1
-            metrics.on_batch_end(store)
+            if store.entries:  # something was logged this epoch: merge it (metrics.on_batch_end)
+                metrics.on_batch_end(store)
+            else:  # nothing to merge, and no batch size was inferred: on_batch_end's remaining work
+                store.batch = None
             if metrics.loggers:  # update_train_step_metrics does nothing without loggers
                 metrics.update_train_step_metrics(accumulating and automatic)
             if fit.validation and fit.should_check_val():  # should_check_val's first test, without its call

@@ -23,20 +23,21 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import torch
 from torch.optim import Optimizer
 from typing_extensions import final
 
 from loophooks.engine._calling import note_as
-from loophooks.engine._errors import ConfigurationError, HookValueError, add_note
+from loophooks.engine._errors import ConfigurationError
+from loophooks.engine._step_errors import bad_loss, bad_output, closure_not_called
 
 if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
     from loophooks.engine._strategy import Strategy
 
-__all__ = ["Closure", "backward", "closure_not_called", "optimizer_step"]
+__all__ = ["Closure", "after_closure", "backward", "optimizer_step"]
 
 
 @final
@@ -45,30 +46,31 @@ class Closure:
 
     __slots__ = (
         "accumulate",
+        "after_backward",
         "args",
         "batch_idx",
+        "before_backward",
+        "before_zero_grad",
         "ctx",
+        "dispatch",
         "extra",
+        "finite",
         "fused",
         "keep_output",
         "loss",
+        "optimizer",
+        "plain_backward",
+        "plain_zero_grad",
+        "pre_step",
         "ran",
+        "simple_step",
+        "strategy",
+        "takes_idx",
+        "train",
         "zero_grad",
-        "_after_backward",
-        "_before_backward",
-        "_before_zero_grad",
-        "_d",
         "_direct",
-        "_finite",
-        "_opt",
-        "_plain_backward",
-        "_plain_zero_grad",
-        "_pre_step",
-        "_simple_step",
+        "_scaled",
         "_state",
-        "_strategy",
-        "_takes_idx",
-        "_train",
     )
 
     def __init__(self, ctx: LoopContext, accumulate: int) -> None:
@@ -83,14 +85,14 @@ class Closure:
         self.fused = False
         self.keep_output = True  # whether the loop reads ``loss`` (detached); the fused step may skip the detach
         self._state = ctx.state
-        self._d: Any = None
-        self._strategy: Any = None
-        self._opt: Any = None  # not `_optimizer`: the conformance normalizer takes that for an optimizer wrapper
-        self._train: Any = None
-        self._direct = self._takes_idx = True
-        self._finite = self._pre_step = self._simple_step = False
-        self._plain_backward = self._plain_zero_grad = False
-        self._before_zero_grad = self._before_backward = self._after_backward = False
+        self.dispatch: Any = None
+        self.strategy: Any = None
+        self.optimizer: Any = None  # not `_optimizer`: the conformance normalizer takes that for an optimizer wrapper
+        self.train: Any = None
+        self._direct = self.takes_idx = True
+        self.finite = self.pre_step = self._scaled = self.simple_step = False
+        self.plain_backward = self.plain_zero_grad = False
+        self.before_zero_grad = self.before_backward = self.after_backward = False
 
     def bind(self) -> None:
         """Look up, once per epoch, what every step of it would otherwise look up again.
@@ -100,30 +102,31 @@ class Closure:
         default bodies are run here without their frames (``optimizer.step(closure)``
         through the LoopOptimizer and the strategy): the same hooks, in the same order,
         with the same running-hook name for error notes and ``self.log``. Any override
-        takes the general path.
+        takes the general path. The attributes set here are also what
+        ``engine/_fused_step.py`` builds the epoch's straight-line batch from.
         """
         ctx = self.ctx
-        d = self._d = ctx.dispatcher()
-        strategy = self._strategy = ctx.strategy
+        d = self.dispatch = ctx.dispatcher()
+        strategy = self.strategy = ctx.strategy
         self._direct = strategy.direct_steps
-        self._takes_idx = d.takes_batch_idx("training_step")
+        self.takes_idx = d.takes_batch_idx("training_step")
         plain = d.checks_off and _default_stepping(strategy)
-        self._plain_backward = plain and d.is_builtin_default("backward")
-        self._plain_zero_grad = plain and d.is_builtin_default("optimizer_zero_grad")
-        self.fused = self._plain_backward and d.is_builtin_default("optimizer_step")
+        self.plain_backward = plain and d.is_builtin_default("backward")
+        self.plain_zero_grad = plain and d.is_builtin_default("optimizer_zero_grad")
+        self.fused = self.plain_backward and d.is_builtin_default("optimizer_step")
         active = d.active
-        self._before_zero_grad = "on_before_zero_grad" in active
-        self._before_backward = "on_before_backward" in active
-        self._after_backward = "on_after_backward" in active
-        self._pre_step = "on_before_optimizer_step" in active or strategy.clip_hook
-        self._finite = bool(ctx.trainer.terminate_on_nan)
-        optimizer = self._opt = strategy.optimizers[0] if strategy.optimizers else None
+        self.before_zero_grad = "on_before_zero_grad" in active
+        self.before_backward = "on_before_backward" in active
+        self.after_backward = "on_after_backward" in active
+        self.pre_step = "on_before_optimizer_step" in active or strategy.clip_hook
+        self.finite = bool(ctx.trainer.terminate_on_nan)
+        optimizer = self.optimizer = strategy.optimizers[0] if strategy.optimizers else None
+        self._scaled = strategy.precision.scaler is not None
         # the fused step's common case: no scaler, an optimizer whose step(closure) runs the closure once, first
-        self._simple_step = (
-            strategy.precision.scaler is None and optimizer is not None and _closure_first(type(optimizer))
-        )
-        # the fused path calls training_step through its ready-made caller; the general path through module_hook
-        self._train = d.caller("training_step") if self.fused and self._direct else None
+        self.simple_step = not self._scaled and optimizer is not None and _closure_first(type(optimizer))
+        # the fused path calls training_step itself, the convention inline (engine/_calling.py); the general
+        # path through module_hook
+        self.train = d.raw("training_step") if self.fused and self._direct else None
 
     def run_batch(self, batch: Any, batch_idx: int, accumulating: bool) -> dict[str, Any]:
         """One batch under automatic optimization; returns the outputs ``on_train_batch_end`` receives.
@@ -131,12 +134,12 @@ class Closure:
         A batch inside an accumulation window runs the closure alone; one that closes it runs
         ``optimizer_step`` (the model's hook, or the default fused here, see :meth:`bind`).
         """
-        self.args = (batch, batch_idx) if self._takes_idx else (batch,)
+        self.args = (batch, batch_idx) if self.takes_idx else (batch,)
         self.batch_idx = batch_idx
         self.zero_grad = batch_idx % self.accumulate == 0
         state = self._state
         if accumulating:
-            with self._strategy.block_backward_sync():  # DDP: no all-reduce until the stepping batch
+            with self.strategy.block_backward_sync():  # DDP: no all-reduce until the stepping batch
                 self()
         else:
             self.ran = False
@@ -144,21 +147,21 @@ class Closure:
                 prev = state.hook
                 state.hook = "optimizer_step"
                 try:
-                    if self._simple_step:  # optimizer_step()'s common case inlined: closure, hooks between, step
+                    if self.simple_step:  # optimizer_step()'s common case inlined: closure, hooks between, step
                         self()
-                        if self._pre_step:
-                            _after_closure(self._strategy, self._opt)
-                        self._opt.step()
+                        if self.pre_step:
+                            after_closure(self.strategy, self.optimizer)
+                        self.optimizer.step()
                     else:
-                        optimizer_step(self._strategy, self._opt, self)
+                        optimizer_step(self.strategy, self.optimizer, self)
                 except BaseException as exc:
                     note_as(exc, "optimizer_step", state)
                     raise
                 finally:
                     state.hook = prev
             else:
-                optimizer = self._strategy.loop_optimizers[0]
-                self._d.module_hook("optimizer_step", state.epoch, batch_idx, optimizer, self)
+                optimizer = self.strategy.loop_optimizers[0]
+                self.dispatch.module_hook("optimizer_step", state.epoch, batch_idx, optimizer, self)
             if not self.ran:
                 closure_not_called(self.ctx)
             state.global_step += 1
@@ -176,24 +179,33 @@ class Closure:
             with torch.enable_grad():
                 return self()
         self.ran = True
-        train = self._train
+        train = self.train
         if train is not None:
-            output = train(*self.args)
+            state = self._state
+            prev = state.hook
+            state.hook = "training_step"
+            try:
+                output = train(*self.args)
+            except BaseException as exc:
+                note_as(exc, "training_step", state)
+                raise
+            finally:
+                state.hook = prev
         elif self._direct:
-            output = self._d.module_hook("training_step", *self.args)
+            output = self.dispatch.module_hook("training_step", *self.args)
         else:
-            output = self._strategy.step(self._d.module_hook, "training_step", *self.args)
+            output = self.strategy.step(self.dispatch.module_hook, "training_step", *self.args)
         if isinstance(output, torch.Tensor):
             loss: Optional[torch.Tensor] = output
             self.extra = None
         else:
-            loss = self._other_output(output)
+            loss = self.other_output(output)
         if loss is not None:
             # backward needs one element attached to the graph: say so here, not in autograd's words
             if loss.numel() != 1 or not loss.requires_grad:
-                _bad_loss(loss, self.ctx)
-            if self._finite and not bool(torch.isfinite(loss).all()):
-                _bad_loss(loss, self.ctx, finite=True)
+                bad_loss(loss, self.ctx)
+            if self.finite and not bool(torch.isfinite(loss).all()):
+                bad_loss(loss, self.ctx, finite=True)
             if self.accumulate > 1:
                 loss = loss / self.accumulate
             # nobody reads a kept loss when keep_output is False (fused step, no on_train_batch_end)
@@ -201,10 +213,10 @@ class Closure:
         else:
             self.loss = None
         if self.zero_grad:
-            optimizer = self._opt
-            if self._before_zero_grad:
-                self._d.hook("on_before_zero_grad", optimizer)
-            if self._plain_zero_grad:  # the default's body, optimizer.zero_grad(), noted as that hook
+            optimizer = self.optimizer
+            if self.before_zero_grad:
+                self.dispatch.hook("on_before_zero_grad", optimizer)
+            if self.plain_zero_grad:  # the default's body, optimizer.zero_grad(), noted as that hook
                 state = self._state
                 prev = state.hook
                 state.hook = "optimizer_zero_grad"
@@ -216,18 +228,17 @@ class Closure:
                 finally:
                     state.hook = prev
             else:
-                self._d.module_hook("optimizer_zero_grad", self._state.epoch, self.batch_idx, optimizer)
+                self.dispatch.module_hook("optimizer_zero_grad", self._state.epoch, self.batch_idx, optimizer)
         if loss is None:
             return None
-        if not self._plain_backward:
-            self._strategy.backward(loss, self._opt)
+        if not self.plain_backward:
+            self.strategy.backward(loss, self.optimizer)
             return self.loss
         # backward() below for the default hook: its body, loss.backward(), without its frame
-        precision = self._strategy.precision
-        if precision.scaler is not None:
-            loss = precision.scale(loss)
-        if self._before_backward:
-            self._d.hook("on_before_backward", loss)
+        if self._scaled:
+            loss = self.strategy.precision.scale(loss)
+        if self.before_backward:
+            self.dispatch.hook("on_before_backward", loss)
         state = self._state
         prev = state.hook
         state.hook = "backward"
@@ -238,11 +249,11 @@ class Closure:
             raise
         finally:
             state.hook = prev
-        if self._after_backward:
-            self._d.hook("on_after_backward")
+        if self.after_backward:
+            self.dispatch.hook("on_after_backward")
         return self.loss
 
-    def _other_output(self, output: Any) -> Optional[torch.Tensor]:
+    def other_output(self, output: Any) -> Optional[torch.Tensor]:
         """The loss in a ``training_step`` return that is not a tensor: None (skip the batch) or a dict's."""
         if output is None:
             self.extra = None
@@ -251,10 +262,10 @@ class Closure:
         if isinstance(output, Mapping):
             loss = output.get("loss")
             if not isinstance(loss, torch.Tensor):
-                _bad_output(self.ctx, "a dict with a tensor under 'loss'", output)
+                bad_output(self.ctx, "a dict with a tensor under 'loss'", output)
             self.extra = {k: v for k, v in output.items() if k != "loss"}
             return loss
-        _bad_output(self.ctx, "a Tensor, a dict with 'loss', or None", output)
+        bad_output(self.ctx, "a Tensor, a dict with 'loss', or None", output)
 
 
 _UNREAD: dict[str, Any] = {}
@@ -267,42 +278,6 @@ def _default_stepping(strategy: Strategy) -> bool:
 
     cls = type(strategy)
     return cls.optimizer_step is Strategy.optimizer_step and cls.backward is Strategy.backward
-
-
-def _bad_output(ctx: LoopContext, expected: str, output: Any) -> NoReturn:
-    """Raise the error for a ``training_step`` return the loop cannot use.
-
-    Noted as ``training_step``'s before it leaves the closure: ``optimizer_step``
-    runs the closure, and its note would otherwise be the first (and only) one.
-    """
-    error = HookValueError("training_step", "return value", expected, output)
-    add_note(error, f"training_step's return value at {ctx.state.where()}")
-    raise error
-
-
-def closure_not_called(ctx: LoopContext) -> NoReturn:
-    """An ``optimizer_step`` that never ran its closure: nothing was trained, so say so (as Lightning does)."""
-    model = type(ctx.strategy.module).__name__
-    error = ConfigurationError(
-        f"{model}.optimizer_step returned without calling optimizer_closure: training_step and backward never ran, "
-        "so this step trained nothing. Call optimizer.step(closure=optimizer_closure) (or optimizer_closure()) "
-        "in optimizer_step, and use an optimizer whose step calls the closure."
-    )
-    add_note(error, f"model hook optimizer_step at {ctx.state.where()}")
-    raise error
-
-
-def _bad_loss(loss: torch.Tensor, ctx: LoopContext, finite: bool = False) -> None:
-    """Raise the error for a loss that backward cannot (or, with ``terminate_on_nan``, must not) use."""
-    if finite:
-        expected = "finite (Trainer(terminate_on_nan=True) stops on NaN or inf)"
-    elif loss.numel() != 1:
-        expected = f"a scalar tensor (one element), not shape {tuple(loss.shape)}"
-    else:
-        expected = "a tensor that requires grad (computed from the parameters, not detached or made with torch.tensor)"
-    error = HookValueError("training_step", "loss", expected, loss)
-    add_note(error, f"training_step's loss at {ctx.state.where()}")
-    raise error
 
 
 def backward(strategy: Strategy, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
@@ -319,7 +294,7 @@ def backward(strategy: Strategy, loss: torch.Tensor, *args: Any, **kwargs: Any) 
         d.hook("on_after_backward")
 
 
-def _after_closure(strategy: Strategy, optimizer: Optimizer) -> None:
+def after_closure(strategy: Strategy, optimizer: Optimizer) -> None:
     """Between the gradients' computation and the step: hooks, then clipping (automatic only)."""
     d = strategy.dispatch
     assert d is not None
@@ -373,14 +348,14 @@ def optimizer_step(
             # The same order as step(closure): torch's optimizers call the closure once, first thing,
             # and we save the closure wrapping and step's enable_grad context on every step.
             result = closure()
-            _after_closure(strategy, optimizer)
+            after_closure(strategy, optimizer)
             optimizer.step(**kwargs)
             return result
         inner = closure
 
         def wrapped() -> Any:
             result = inner()
-            _after_closure(strategy, optimizer)
+            after_closure(strategy, optimizer)
             return result
 
         return optimizer.step(closure=wrapped, **kwargs)
@@ -390,7 +365,7 @@ def optimizer_step(
     skip = result is None and strategy.automatic
     if not skip:
         scaler.unscale_(optimizer)
-    _after_closure(strategy, optimizer)
+    after_closure(strategy, optimizer)
     if skip:
         return result
     out = scaler.step(optimizer, **kwargs)
