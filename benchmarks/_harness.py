@@ -24,6 +24,7 @@ its samples with the in-loop figures (one per round), so its table, its JSON and
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import tempfile
@@ -148,6 +149,12 @@ def measure(
     is what makes the ratios usable on a shared 2-core machine, where the load
     drifts between one benchmark and the next. With ``--benchmark-disable`` one
     round runs and nothing is recorded.
+
+    Every round starts after ``gc.collect()``: a Trainer and its model form reference
+    cycles (the model keeps its trainer, as in Lightning), which torch's allocations do
+    not prompt the collector to free, so without it a round ran beside the tens of MiB
+    an earlier round left behind, and the MLP's figures moved with whichever loop had
+    run before.
     """
     figures: list[float] = []
     base_figures: list[float] = []
@@ -155,11 +162,13 @@ def measure(
 
     def run_baseline() -> None:
         if baseline is not None:
+            gc.collect()
             base_figures.append(_checked_figure(baseline()(), unit))
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
         if count[0] % 2 == 0:
             run_baseline()
+        gc.collect()
         return (make_run(),), {}
 
     def teardown(run: Any) -> None:
