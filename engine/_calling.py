@@ -36,6 +36,7 @@ from loophooks.engine._errors import add_note
 if TYPE_CHECKING:
     from loophooks.engine._state import LoopState
     from loophooks.spec._checks import CallChecks
+    from loophooks.spec._hook_names import HookName
 
 __all__ = ["Target", "ready"]
 
@@ -46,7 +47,7 @@ _NOTE: dict[str, str] = {"module": "model", "datamodule": "datamodule", "callbac
 Fn = Callable[..., Any]
 
 
-def ready(fn: Fn, name: str, target: Target, state: LoopState, checks: Optional[CallChecks]) -> Fn:
+def ready(fn: Fn, name: HookName, target: Target, state: LoopState, checks: Optional[CallChecks]) -> Fn:
     """``fn`` (the resolved hook function of ``target``) wrapped in the calling convention above."""
     note = f"{_NOTE[target]} hook {name}"
     if checks is None:
@@ -85,6 +86,6 @@ def ready(fn: Fn, name: str, target: Target, state: LoopState, checks: Optional[
     return checked
 
 
-def note_as(exc: BaseException, name: str, state: LoopState) -> None:
+def note_as(exc: BaseException, name: HookName, state: LoopState) -> None:
     """The convention's note for the default bodies the engine runs without their frames (engine/_step.py)."""
     add_note(exc, f"model hook {name} at {state.where()}")

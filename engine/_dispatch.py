@@ -43,7 +43,7 @@ from loophooks.engine._state import LoopState
 from loophooks.spec import CALLBACK_HOOKS, CALLERS, DATAMODULE_HOOKS, HOOKS
 from loophooks.spec._checks import call_checks
 from loophooks.spec import is_overridden as spec_is_overridden
-from loophooks.spec._hook_names import HookName
+from loophooks.spec._hook_names import HookName, hook_name
 
 __all__ = ["Dispatcher", "is_overridden"]
 
@@ -128,7 +128,7 @@ class Dispatcher:
         if fn is None:
             return None
         hook = _TABLES[target].get(name) if self._checks else None
-        return ready(fn, name, target, self.state, None if hook is None else call_checks(hook))
+        return ready(fn, hook_name(name), target, self.state, None if hook is None else call_checks(hook))
 
     def _hot(self, fn: Optional[_Fn], name: str, target: Target) -> Optional[_Fn]:
         """What a hot entry point holds: the raw function in a plain run (it inlines the convention), else

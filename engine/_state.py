@@ -13,6 +13,7 @@ from typing import Literal
 from typing_extensions import final
 
 from loophooks.spec import Stage
+from loophooks.spec._hook_names import HookName
 
 __all__ = ["LoopState", "RunningStage", "Status"]
 
@@ -74,7 +75,7 @@ class LoopState:
         self.eval_batch_idx = -1
         self.dataloader_idx = 0
         self.should_stop = False
-        self.hook: str | None = None
+        self.hook: HookName | None = None
 
     def where(self) -> str:
         """Where the run is, for error notes."""
