@@ -18,8 +18,8 @@ step, which does not change the interval between them.
 
 pytest-benchmark times what it is handed (a whole fit); :func:`measure` replaces
 its samples with the in-loop figures (one per round), so its table, its JSON and
-``report.py`` all show the per-step time. The whole fit's time stays in
-``extra_info["round_s"]``.
+``report.py`` all show the per-step time. The whole round's time (both sides of a
+pair, with their set-up) stays in ``extra_info["round_s"]``.
 """
 
 from __future__ import annotations
@@ -141,47 +141,39 @@ def measure(
 ) -> list[float]:
     """Run ``make_run()()`` once per round; pytest-benchmark's samples become the figures it returns.
 
-    ``make_run`` builds the round (model, loader, Trainer) outside the timing; the
-    callable it returns runs the round and returns its figure in seconds per
-    ``unit``. With ``baseline``, every round also runs the baseline's round, before
-    the measured one on even rounds and after it on odd ones, so both see the same
-    machine load; the per-round ratios go to ``extra_info["ratios"]``. This pairing
-    is what makes the ratios usable on a shared 2-core machine, where the load
-    drifts between one benchmark and the next. With ``--benchmark-disable`` one
-    round runs and nothing is recorded.
+    ``make_run`` builds the round (model, loader, Trainer); the callable it returns runs
+    the round and returns its figure in seconds per ``unit``. With ``baseline``, every
+    round also runs the baseline's round, before the measured one on even rounds and
+    after it on odd ones, so both see the same machine load; the per-round ratios go to
+    ``extra_info["ratios"]``. This pairing is what makes the ratios usable on a shared
+    2-core machine, where the load drifts between one benchmark and the next. With
+    ``--benchmark-disable`` one round runs and nothing is recorded.
 
-    Every round starts after ``gc.collect()``: a Trainer and its model form reference
-    cycles (the model keeps its trainer, as in Lightning), which torch's allocations do
-    not prompt the collector to free, so without it a round ran beside the tens of MiB
-    an earlier round left behind, and the MLP's figures moved with whichever loop had
-    run before.
+    Both sides of a pair are run the same way: built, run and dropped in turn, each
+    after ``gc.collect()``, inside the one call pytest-benchmark times. A Trainer and its
+    model form reference cycles (the model keeps its trainer, as in Lightning) that
+    torch's allocations do not prompt the collector to free; and a side built in
+    pytest-benchmark's ``setup`` stayed alive through the other side's run. Either way
+    one side ran beside tens of MiB the other did not, which on the MLP moved the
+    figures by several percent (the hand loop paired with itself read 0.96).
     """
     figures: list[float] = []
     base_figures: list[float] = []
     count = [0]
 
-    def run_baseline() -> None:
-        if baseline is not None:
-            gc.collect()
-            base_figures.append(_checked_figure(baseline()(), unit))
-
-    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        if count[0] % 2 == 0:
-            run_baseline()
-        gc.collect()
-        return (make_run(),), {}
-
-    def teardown(run: Any) -> None:
-        if count[0] % 2 == 1:
-            run_baseline()
+    def target() -> None:
+        measured_first = baseline is None or count[0] % 2 == 1
         count[0] += 1
-
-    def target(run: Callable[[], float]) -> None:
-        figures.append(_checked_figure(run(), unit))
+        if measured_first:
+            figures.append(_one_round(make_run, unit))
+        if baseline is not None:
+            base_figures.append(_one_round(baseline, unit))
+            if not measured_first:
+                figures.append(_one_round(make_run, unit))
 
     rounds = 1 if SMOKE else rounds
     warmup_rounds = 0 if SMOKE else warmup_rounds
-    benchmark.pedantic(target, setup=setup, teardown=teardown, rounds=rounds, warmup_rounds=warmup_rounds)
+    benchmark.pedantic(target, rounds=rounds, warmup_rounds=warmup_rounds)
     kept = figures[-rounds:]
     metadata = getattr(benchmark, "stats", None)
     if metadata is not None:  # None when benchmarks are disabled
@@ -195,6 +187,12 @@ def measure(
             benchmark.extra_info["ratios"] = ratios
             benchmark.extra_info["ratio_median"] = statistics.median(ratios)
     return kept
+
+
+def _one_round(make_run: Callable[[], Callable[[], float]], unit: str) -> float:
+    """Build one side's round, run it and drop it, from a collected heap."""
+    gc.collect()
+    return _checked_figure(make_run()(), unit)
 
 
 def _checked_figure(figure: float, unit: str) -> float:
