@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any
 
 import pytest
@@ -122,7 +123,11 @@ class Scheduled(Regressor):
 def test_step_scheduler_steps_after_each_optimizer_step_respecting_frequency() -> None:
     loader = DataLoader(_data(32), batch_size=8)  # 4 batches
     model = Scheduled(
-        lambda opt: {"scheduler": torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5), "interval": "step", "frequency": 2}
+        lambda opt: {
+            "scheduler": torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5),
+            "interval": "step",
+            "frequency": 2,
+        }
     )
     trainer = _trainer(max_epochs=2, accumulate_grad_batches=1)
     trainer.fit(model, loader)
@@ -176,7 +181,12 @@ def test_configure_optimizers_forms() -> None:
     assert len(run(lambda m: [sgd(m)]).optimizers) == 1
     t = run(lambda m: ([o := sgd(m)], [torch.optim.lr_scheduler.StepLR(o, 1)]))
     assert t.lr_scheduler_configs[0].interval == "epoch"
-    t = run(lambda m: {"optimizer": (o := sgd(m)), "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.StepLR(o, 1), "interval": "step"}})
+    t = run(
+        lambda m: {
+            "optimizer": (o := sgd(m)),
+            "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.StepLR(o, 1), "interval": "step"},
+        }
+    )
     assert t.lr_scheduler_configs[0].interval == "step"
     t = run(lambda m: [{"optimizer": sgd(m)}])
     assert len(t.optimizers) == 1
@@ -315,3 +325,62 @@ def test_on_train_batch_start_minus_one_ends_the_epoch() -> None:
     trainer = _trainer(max_epochs=2)
     trainer.fit(M(), DataLoader(_data(32), batch_size=8))
     assert trainer.global_step == 2 and trainer.current_epoch == 2
+
+
+class _Overstated:
+    """A sized loader whose ``len`` claims more batches than it yields (the training loop reads a sized loader
+    straight from its iterator, engine/_data.py ``BatchIterator.source``)."""
+
+    def __init__(self, n: int, claimed: int) -> None:
+        self.n, self.claimed = n, claimed
+
+    def __len__(self) -> int:
+        return self.claimed
+
+    def __iter__(self) -> Any:
+        g = torch.Generator().manual_seed(0)
+        for _ in range(self.n):
+            x = torch.randn(4, 4, generator=g)
+            yield x, x.sum(1, keepdim=True)
+
+
+def _overstated_fit(base: type, trainer_cls: Any) -> list[tuple[Any, ...]]:
+    events: list[tuple[Any, ...]] = []
+
+    class Model(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.layer = nn.Linear(4, 1)
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            events.append(("validation_step", self.trainer.global_step))
+
+        def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+            events.append(("on_train_batch_end", batch_idx, self.trainer.is_last_batch))
+
+        def on_train_epoch_end(self) -> None:
+            events.append(("on_train_epoch_end", self.trainer.global_step, float(self.layer.bias)))
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    options = {"max_epochs": 2, "logger": False, "enable_progress_bar": False, "enable_checkpointing": False}
+    options.update(enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu", devices=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer_cls(**options).fit(Model(), _Overstated(4, 6), _Overstated(2, 2))
+    return events
+
+
+@pytest.mark.lightning
+def test_a_loader_that_overstates_its_length_ends_the_epoch_as_in_lightning() -> None:
+    """4 batches where ``len`` says 6: the epoch ends after the 4th, none of them is the last, and the epoch-end
+    validation never comes; Lightning 2.6.6 does the same."""
+    pl = pytest.importorskip("pytorch_lightning")
+    engine = _overstated_fit(LoopModule, Trainer)
+    assert engine == _overstated_fit(pl.LightningModule, pl.Trainer)
+    assert [e[1] for e in engine if e[0] == "on_train_epoch_end"] == [4, 8]
