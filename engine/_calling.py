@@ -23,7 +23,7 @@ One exception, for speed: in a run without checks and without a profiler, the
 dispatcher's three hot entry points (``module_hook``, ``hook``, ``callback_hooks``)
 hold the raw functions and run the unchecked form above inline, saving that frame
 on every call (the hook-call benchmark measures it); the default bodies the fused
-optimizer step runs without their frames (engine/_step.py) are noted with
+optimizer step runs without their frames (engine/_fused_step.py, engine/_step.py) are noted with
 :func:`note_as`.
 """
 
@@ -87,5 +87,5 @@ def ready(fn: Fn, name: HookName, target: Target, state: LoopState, checks: Opti
 
 
 def note_as(exc: BaseException, name: HookName, state: LoopState) -> None:
-    """The convention's note for the default bodies the engine runs without their frames (engine/_step.py)."""
+    """The convention's note for the default bodies the engine runs without their frames (engine/_fused_step.py)."""
     add_note(exc, f"model hook {name} at {state.where()}")

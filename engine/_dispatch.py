@@ -240,7 +240,7 @@ class Dispatcher:
 
     def raw(self, name: HookName) -> Optional[_Fn]:
         """In a plain run (no checks, no profiler), the model's ``name`` itself, for a loop that runs the calling
-        convention inline around it on a path no callback hears (the fused optimizer step, engine/_step.py);
+        convention inline around it on a path no callback hears (the straight-line batch, engine/_fused_step.py);
         None otherwise, and for a hook the model leaves out."""
         return self._fn[name] if self._plain else None
 

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from loophooks.engine._calling import note_as
-from loophooks.engine._step import Closure, after_closure
+from loophooks.engine._step import Closure, after_closure, closure_first
 from loophooks.engine._step_errors import bad_loss
 
 __all__ = ["fused_batch"]
@@ -43,28 +43,38 @@ _UNREAD: dict[str, Any] = {}
 def fused_batch(closure: Closure) -> Optional[BatchFn]:
     """The straight-line batch for ``closure``'s epoch (bound), or None when its configuration needs the general path.
 
-    It applies when the closure runs the default ``optimizer_step``, ``optimizer_zero_grad``
-    and ``backward`` without their frames (``Closure.fused``: checks off, the strategy's own
-    stepping), calls ``training_step`` itself (no profiler, no wrapping strategy), and the
-    one optimizer steps as torch's do (its closure once, first) without a gradient scaler.
+    It applies when the model keeps the default ``optimizer_step`` (``Closure.fused``: checks
+    off, the strategy's own stepping), ``optimizer_zero_grad`` and ``backward``; no profiler or
+    wrapping strategy stands between the loop and ``training_step``; and the one optimizer
+    steps as torch's do (its closure once, first) without a gradient scaler.
     """
-    if not (closure.fused and closure.plain_zero_grad and closure.simple_step and closure.train is not None):
+    d = closure.dispatch
+    optimizer = closure.optimizer
+    train = d.raw("training_step") if closure.direct else None  # None: checks, a profiler or a wrapping strategy
+    if not (
+        closure.fused
+        and train is not None
+        and d.is_builtin_default("optimizer_zero_grad")
+        and d.is_builtin_default("backward")
+        and closure.strategy.precision.scaler is None
+        and optimizer is not None
+        and closure_first(type(optimizer))
+    ):
         return None
     state = closure.ctx.state
-    d = closure.dispatch
-    train = closure.train
     takes_idx = closure.takes_idx
-    optimizer = closure.optimizer
     zero_grad = optimizer.zero_grad
     step = optimizer.step
     accumulate = closure.accumulate
     finite = closure.finite
     keep_output = closure.keep_output
-    before_zero_grad = closure.before_zero_grad
-    before_backward = closure.before_backward
-    after_backward = closure.after_backward
+    active = d.active
+    before_zero_grad = "on_before_zero_grad" in active
+    before_backward = "on_before_backward" in active
+    after_backward = "on_after_backward" in active
     # on_before_optimizer_step and clipping, when either is due
-    between = functools.partial(after_closure, closure.strategy, optimizer) if closure.pre_step else None
+    pre_step = "on_before_optimizer_step" in active or closure.strategy.clip_hook
+    between = functools.partial(after_closure, closure.strategy, optimizer) if pre_step else None
     general = closure.run_batch
     other_output = closure.other_output
     grad_enabled = torch.is_grad_enabled

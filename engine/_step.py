@@ -10,7 +10,8 @@ Automatic optimization, for a batch that closes an accumulation window:
             after_closure:  on_before_optimizer_step, configure_gradient_clipping
             the optimizer's own step (16-mixed: through the GradScaler)
 
-A batch that only accumulates runs the closure alone. Under manual optimization
+A batch that only accumulates runs the closure alone. A batch whose optimization is
+all defaults runs the same sequence straight-line (engine/_fused_step.py). Under manual optimization
 ``training_step`` calls ``manual_backward`` (:func:`backward`) and
 ``optimizer.step()`` itself, through the same :func:`optimizer_step`.
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from loophooks.engine._context import LoopContext
     from loophooks.engine._strategy import Strategy
 
-__all__ = ["Closure", "after_closure", "backward", "optimizer_step"]
+__all__ = ["Closure", "after_closure", "backward", "closure_first", "optimizer_step"]
 
 
 @final
@@ -46,12 +47,11 @@ class Closure:
 
     __slots__ = (
         "accumulate",
-        "after_backward",
         "args",
         "batch_idx",
-        "before_backward",
         "before_zero_grad",
         "ctx",
+        "direct",
         "dispatch",
         "extra",
         "finite",
@@ -59,17 +59,10 @@ class Closure:
         "keep_output",
         "loss",
         "optimizer",
-        "plain_backward",
-        "plain_zero_grad",
-        "pre_step",
         "ran",
-        "simple_step",
         "strategy",
         "takes_idx",
-        "train",
         "zero_grad",
-        "_direct",
-        "_scaled",
         "_state",
     )
 
@@ -82,51 +75,33 @@ class Closure:
         self.loss: Optional[torch.Tensor] = None
         self.extra: Optional[dict[str, Any]] = None
         self.ran = False  # set by each call: optimizer_step must run the closure (Lightning raises otherwise)
-        self.fused = False
         self.keep_output = True  # whether the loop reads ``loss`` (detached); the fused step may skip the detach
         self._state = ctx.state
         self.dispatch: Any = None
         self.strategy: Any = None
         self.optimizer: Any = None  # not `_optimizer`: the conformance normalizer takes that for an optimizer wrapper
-        self.train: Any = None
-        self._direct = self.takes_idx = True
-        self.finite = self.pre_step = self._scaled = self.simple_step = False
-        self.plain_backward = self.plain_zero_grad = False
-        self.before_zero_grad = self.before_backward = self.after_backward = False
+        self.direct = self.takes_idx = True
+        self.finite = self.fused = self.before_zero_grad = False
 
     def bind(self) -> None:
         """Look up, once per epoch, what every step of it would otherwise look up again.
 
-        ``fused``: with checks off, a model that keeps the default ``optimizer_step``,
-        ``optimizer_zero_grad`` and ``backward``, and the strategy's own stepping, the
-        default bodies are run here without their frames (``optimizer.step(closure)``
-        through the LoopOptimizer and the strategy): the same hooks, in the same order,
-        with the same running-hook name for error notes and ``self.log``. Any override
-        takes the general path. The attributes set here are also what
-        ``engine/_fused_step.py`` builds the epoch's straight-line batch from.
+        ``fused``: with checks off, a model that keeps the default ``optimizer_step`` and the
+        strategy's own stepping, the batch that closes a window runs that default's body
+        (:func:`optimizer_step`) without the model's hook and the LoopOptimizer between: the
+        same hooks, in the same order, noted as ``optimizer_step``. Any override takes the
+        general path. A batch whose optimization is all defaults runs straight-line instead
+        (engine/_fused_step.py, built from what is bound here).
         """
         ctx = self.ctx
         d = self.dispatch = ctx.dispatcher()
         strategy = self.strategy = ctx.strategy
-        self._direct = strategy.direct_steps
+        self.direct = strategy.direct_steps
         self.takes_idx = d.takes_batch_idx("training_step")
-        plain = d.checks_off and _default_stepping(strategy)
-        self.plain_backward = plain and d.is_builtin_default("backward")
-        self.plain_zero_grad = plain and d.is_builtin_default("optimizer_zero_grad")
-        self.fused = self.plain_backward and d.is_builtin_default("optimizer_step")
-        active = d.active
-        self.before_zero_grad = "on_before_zero_grad" in active
-        self.before_backward = "on_before_backward" in active
-        self.after_backward = "on_after_backward" in active
-        self.pre_step = "on_before_optimizer_step" in active or strategy.clip_hook
+        self.fused = d.checks_off and _default_stepping(strategy) and d.is_builtin_default("optimizer_step")
+        self.before_zero_grad = "on_before_zero_grad" in d.active
         self.finite = bool(ctx.trainer.terminate_on_nan)
-        optimizer = self.optimizer = strategy.optimizers[0] if strategy.optimizers else None
-        self._scaled = strategy.precision.scaler is not None
-        # the fused step's common case: no scaler, an optimizer whose step(closure) runs the closure once, first
-        self.simple_step = not self._scaled and optimizer is not None and _closure_first(type(optimizer))
-        # the fused path calls training_step itself, the convention inline (engine/_calling.py); the general
-        # path through module_hook
-        self.train = d.raw("training_step") if self.fused and self._direct else None
+        self.optimizer = strategy.optimizers[0] if strategy.optimizers else None
 
     def run_batch(self, batch: Any, batch_idx: int, accumulating: bool) -> dict[str, Any]:
         """One batch under automatic optimization; returns the outputs ``on_train_batch_end`` receives.
@@ -147,13 +122,7 @@ class Closure:
                 prev = state.hook
                 state.hook = "optimizer_step"
                 try:
-                    if self.simple_step:  # optimizer_step()'s common case inlined: closure, hooks between, step
-                        self()
-                        if self.pre_step:
-                            after_closure(self.strategy, self.optimizer)
-                        self.optimizer.step()
-                    else:
-                        optimizer_step(self.strategy, self.optimizer, self)
+                    optimizer_step(self.strategy, self.optimizer, self)
                 except BaseException as exc:
                     note_as(exc, "optimizer_step", state)
                     raise
@@ -179,19 +148,7 @@ class Closure:
             with torch.enable_grad():
                 return self()
         self.ran = True
-        train = self.train
-        if train is not None:
-            state = self._state
-            prev = state.hook
-            state.hook = "training_step"
-            try:
-                output = train(*self.args)
-            except BaseException as exc:
-                note_as(exc, "training_step", state)
-                raise
-            finally:
-                state.hook = prev
-        elif self._direct:
+        if self.direct:
             output = self.dispatch.module_hook("training_step", *self.args)
         else:
             output = self.strategy.step(self.dispatch.module_hook, "training_step", *self.args)
@@ -216,41 +173,9 @@ class Closure:
             optimizer = self.optimizer
             if self.before_zero_grad:
                 self.dispatch.hook("on_before_zero_grad", optimizer)
-            if self.plain_zero_grad:  # the default's body, optimizer.zero_grad(), noted as that hook
-                state = self._state
-                prev = state.hook
-                state.hook = "optimizer_zero_grad"
-                try:
-                    optimizer.zero_grad()
-                except BaseException as exc:
-                    note_as(exc, "optimizer_zero_grad", state)
-                    raise
-                finally:
-                    state.hook = prev
-            else:
-                self.dispatch.module_hook("optimizer_zero_grad", self._state.epoch, self.batch_idx, optimizer)
-        if loss is None:
-            return None
-        if not self.plain_backward:
+            self.dispatch.module_hook("optimizer_zero_grad", self._state.epoch, self.batch_idx, optimizer)
+        if loss is not None:
             self.strategy.backward(loss, self.optimizer)
-            return self.loss
-        # backward() below for the default hook: its body, loss.backward(), without its frame
-        if self._scaled:
-            loss = self.strategy.precision.scale(loss)
-        if self.before_backward:
-            self.dispatch.hook("on_before_backward", loss)
-        state = self._state
-        prev = state.hook
-        state.hook = "backward"
-        try:
-            loss.backward()
-        except BaseException as exc:
-            note_as(exc, "backward", state)
-            raise
-        finally:
-            state.hook = prev
-        if self.after_backward:
-            self.dispatch.hook("on_after_backward")
         return self.loss
 
     def other_output(self, output: Any) -> Optional[torch.Tensor]:
@@ -312,7 +237,7 @@ def after_closure(strategy: Strategy, optimizer: Optimizer) -> None:
 _CLOSURE_FIRST: dict[type, bool] = {}
 
 
-def _closure_first(cls: type) -> bool:
+def closure_first(cls: type) -> bool:
     """Whether ``cls.step(closure)`` is known to call the closure exactly once, before anything else.
 
     True for torch's own optimizers except LBFGS (which calls it repeatedly); False for
@@ -344,7 +269,7 @@ def optimizer_step(
         closure = _no_closure
     scaler = strategy.precision.scaler
     if scaler is None:
-        if _closure_first(type(optimizer)):
+        if closure_first(type(optimizer)):
             # The same order as step(closure): torch's optimizers call the closure once, first thing,
             # and we save the closure wrapping and step's enable_grad context on every step.
             result = closure()
