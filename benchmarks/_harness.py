@@ -211,9 +211,7 @@ def make_loader(
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(steps * batch_size, features, generator=generator)
     y = torch.randint(0, classes, (steps * batch_size,), generator=generator)
-    return DataLoader(
-        TensorDataset(x, y), batch_size=batch_size, shuffle=False, collate_fn=clock or default_collate
-    )
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False, collate_fn=clock or default_collate)
 
 
 class Repeat:
@@ -240,10 +238,15 @@ class Repeat:
             yield batch
 
 
-def repeat_loader(steps: int, features: int, classes: int, *, batch_size: int = 32, clock: StepClock | None = None) -> Repeat:
+def repeat_loader(
+    steps: int, features: int, classes: int, *, batch_size: int = 32, clock: StepClock | None = None
+) -> Repeat:
     """``steps`` times one pre-made batch: the loop's own cost is not hidden behind the DataLoader's."""
     generator = torch.Generator().manual_seed(0)
-    batch = (torch.randn(batch_size, features, generator=generator), torch.randint(0, classes, (batch_size,), generator=generator))
+    batch = (
+        torch.randn(batch_size, features, generator=generator),
+        torch.randint(0, classes, (batch_size,), generator=generator),
+    )
     return Repeat(batch, steps, clock)
 
 
@@ -345,27 +348,20 @@ def hand_fit_lightning_order(model: Any, loader: Any) -> None:
 def engine_trainer(*, check_hooks: bool, **options: Any) -> Any:
     from loophooks.engine import Trainer
 
-    settings: dict[str, Any] = {
-        "accelerator": "cpu",
-        "devices": 1,
-        "max_epochs": 1,
-        "logger": False,  # as the Lightning runs: loggers are measured in bench_logging.py
-        "enable_progress_bar": False,
-        "enable_checkpointing": False,
-        "enable_model_summary": False,
-        "num_sanity_val_steps": 0,
-        "check_hooks": check_hooks,
-        "default_root_dir": _scratch(),
-    }
-    settings.update(options)
-    return Trainer(**settings)
+    return Trainer(**{**_bare_settings(), "check_hooks": check_hooks, **options})
 
 
 def lightning_trainer(**options: Any) -> Any:
     """Lightning's Trainer with everything a bare loop lacks switched off."""
     import pytorch_lightning as pl
 
-    settings: dict[str, Any] = {
+    return pl.Trainer(**{**_bare_settings(), **options})
+
+
+def _bare_settings() -> dict[str, Any]:
+    """Both Trainers' settings: everything a bare loop lacks switched off (loggers are measured in
+    bench_logging.py), on one CPU, one epoch."""
+    return {
         "accelerator": "cpu",
         "devices": 1,
         "max_epochs": 1,
@@ -376,8 +372,6 @@ def lightning_trainer(**options: Any) -> Any:
         "num_sanity_val_steps": 0,
         "default_root_dir": _scratch(),
     }
-    settings.update(options)
-    return pl.Trainer(**settings)
 
 
 _SCRATCH: list[str] = []
